@@ -1,0 +1,1 @@
+"""Random-intervention baselines every claim compares against (added with the claim tasks)."""

@@ -1,0 +1,164 @@
+"""The `mda-bench` command line: list, train, run.
+
+Every user-facing failure is an MdaError (or click's own usage error) printed as one line with
+a non-zero exit; tracebacks are for bugs only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+
+import click
+
+from .errors import MdaError
+from .scales import SCALES, Scale, get_scale
+from .store import Store
+
+
+def _claims():
+    from tasks import CLAIMS
+
+    return CLAIMS
+
+
+def _override(scale: Scale, corpus: str | None, sets: tuple[str, ...]) -> Scale:
+    """Apply --corpus and --set section.field=value to a scale, then validate it."""
+    if corpus is not None:
+        if not corpus.startswith("hf:") and not Path(corpus).exists():
+            raise MdaError(f"corpus path {corpus!r} does not exist or is not readable")
+        scale = dataclasses.replace(scale, corpus=dataclasses.replace(scale.corpus, source=corpus))
+    for item in sets:
+        path, eq, raw = item.partition("=")
+        section, dot, name = path.partition(".")
+        if not eq or not dot or section not in ("model", "train", "corpus", "probe"):
+            raise MdaError(f"--set wants section.field=value (model/train/corpus/probe), got {item!r}")
+        sub = getattr(scale, section)
+        fields = {f.name: f for f in dataclasses.fields(sub)}
+        if name not in fields or name == "mixture":
+            raise MdaError(f"--set: {section} has no settable field {name!r}")
+        current = getattr(sub, name)
+        try:
+            value = type(current)(raw) if not isinstance(current, bool) else raw == "true"
+        except ValueError:
+            raise MdaError(f"--set {path}: {raw!r} is not a valid {type(current).__name__}") from None
+        scale = dataclasses.replace(scale, **{section: dataclasses.replace(sub, **{name: value})})
+    scale.validate()
+    return scale
+
+
+def _scale_options(f):
+    f = click.option(
+        "--set",
+        "sets",
+        multiple=True,
+        metavar="SECTION.FIELD=VALUE",
+        help="Override one config value, e.g. --set train.steps=800.",
+    )(f)
+    f = click.option(
+        "--corpus",
+        default=None,
+        metavar="PATH|hf:NAME",
+        help="Outside corpus: local .txt/.jsonl/.parquet file or folder, or hf:NAME.",
+    )(f)
+    f = click.option(
+        "--store",
+        default="runs",
+        show_default=True,
+        type=click.Path(file_okay=False),
+        help="Root of the content-addressed run store.",
+    )(f)
+    f = click.option(
+        "--scale", default="tiny", show_default=True, metavar="|".join(SCALES), help="Model scale."
+    )(f)
+    return f
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="mda-bench")
+def cli() -> None:
+    """Reproduce the claims of Mechanistic Data Attribution (arXiv 2601.21996)."""
+
+
+@cli.command("list")
+def list_claims() -> None:
+    """The five claims, one line each, and whether each is implemented."""
+    from tabulate import tabulate
+
+    rows = [(c.id, "yes" if c.implemented else "not yet", c.claim) for c in _claims().values()]
+    click.echo(tabulate(rows, headers=["claim", "implemented", "the paper's claim"]))
+
+
+@cli.command()
+@_scale_options
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Init seed.")
+@click.option(
+    "--order-seed",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Seed of the data order.",
+)
+@click.option(
+    "--plot",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Where to write the per-head curve PNG (default: in the run folder).",
+)
+def train(scale, store, corpus, sets, seed, order_seed, plot) -> None:
+    """Train a baseline run; print the per-head score table and plot every head's curve."""
+    from .pipeline import prepare_data, train_stage
+    from .report import head_table, plot_head_curves, summary_lines
+
+    sc = _override(get_scale(scale), corpus, sets)
+    st = Store(store)
+    data = prepare_data(sc, st, order_seed=order_seed, log=lambda m: click.echo(m, err=True))
+    run = train_stage(sc, st, data, init_seed=seed)
+    click.echo(head_table(run.records[-1]))
+    for line in summary_lines(run.records, sc):
+        click.echo(line)
+    out = Path(plot) if plot else run.path / "head_curves.png"
+    plot_head_curves(run.records, out, title=f"{sc.name}, init seed {seed}, order seed {order_seed}")
+    click.echo(f"run: {run.path}")
+    click.echo(f"plot: {out}")
+
+
+@cli.command()
+@click.argument("claim")
+@_scale_options
+@click.option(
+    "--unit",
+    default="induction",
+    show_default=True,
+    type=click.Choice(["induction", "previous-token"]),
+)
+def run(claim, scale, store, corpus, sets, unit) -> None:
+    """Run one claim task (or `all`) end to end and write its report."""
+    claims = _claims()
+    if claim != "all" and claim not in claims:
+        raise MdaError(f"unknown claim {claim!r}; choose one of: all, {', '.join(claims)}")
+    _override(get_scale(scale), corpus, sets)
+    chosen = list(claims.values()) if claim == "all" else [claims[claim]]
+    missing = [c.id for c in chosen if not c.implemented]
+    if missing:
+        raise MdaError(f"claim(s) not implemented yet: {', '.join(missing)}")
+
+
+def main() -> None:
+    """Entry point: usage errors and MdaErrors become one line on stderr, exit code 2."""
+    try:
+        rv = cli.main(standalone_mode=False)
+        sys.exit(rv if isinstance(rv, int) else 0)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        click.echo(f"error: {exc.format_message()} (see --help)", err=True)
+        sys.exit(exc.exit_code)
+    except MdaError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        click.echo("interrupted; rerun the same command to resume", err=True)
+        sys.exit(130)

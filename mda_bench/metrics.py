@@ -1,0 +1,42 @@
+"""Pure functions on score curves: onset step, rise window, area under the curve."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def crossing_step(steps, scores, level: float) -> float | None:
+    """First step at which `scores` reaches `level`, linearly interpolated between
+    checkpoints; None if it never does. Step 0 is returned if it starts at or above level."""
+    steps = np.asarray(steps, dtype=float)
+    scores = np.asarray(scores, dtype=float)
+    above = np.nonzero(scores >= level)[0]
+    if above.size == 0:
+        return None
+    i = int(above[0])
+    if i == 0:
+        return float(steps[0])
+    s0, s1, y0, y1 = steps[i - 1], steps[i], scores[i - 1], scores[i]
+    return float(s0 + (level - y0) / (y1 - y0) * (s1 - s0))
+
+
+def onset_step(steps, scores, reference_final: float, fraction: float = 0.5) -> float | None:
+    """DESIGN.md onset: first step reaching `fraction` of the baseline run's final score."""
+    return crossing_step(steps, scores, fraction * reference_final)
+
+
+def rise_window(steps, scores, lo: float = 0.1, hi: float = 0.9) -> tuple[float, float] | None:
+    """Steps where the curve first reaches lo and hi of its own final score."""
+    final = float(np.asarray(scores)[-1])
+    a, b = crossing_step(steps, scores, lo * final), crossing_step(steps, scores, hi * final)
+    if a is None or b is None:
+        return None
+    return a, b
+
+
+def area(steps, scores, start: float, end: float) -> float:
+    """Trapezoid area under the curve between start and end (curve interpolated)."""
+    steps = np.asarray(steps, dtype=float)
+    scores = np.asarray(scores, dtype=float)
+    grid = np.union1d(steps[(steps > start) & (steps < end)], [start, end])
+    return float(np.trapezoid(np.interp(grid, steps, scores), grid))

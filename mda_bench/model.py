@@ -1,0 +1,52 @@
+"""GPT-NeoX (the Pythia architecture) from `transformers`, built from a scale's ModelConfig.
+
+Eager attention is forced so attention patterns can be read; dropout is off (as in Pythia);
+rotary on 25% of head dims, parallel residual, untied embeddings, `<|endoftext|>` = 0.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .scales import ModelConfig
+
+
+def neox_config(cfg: ModelConfig):
+    from transformers import GPTNeoXConfig
+
+    config = GPTNeoXConfig(
+        vocab_size=cfg.vocab_size,
+        hidden_size=cfg.d_model,
+        num_hidden_layers=cfg.n_layers,
+        num_attention_heads=cfg.n_heads,
+        intermediate_size=cfg.mlp_ratio * cfg.d_model,
+        hidden_act="gelu",
+        max_position_embeddings=cfg.ctx,
+        rotary_pct=cfg.rotary_pct,
+        rotary_emb_base=10000,
+        layer_norm_eps=1e-5,
+        use_parallel_residual=True,
+        tie_word_embeddings=False,
+        attention_dropout=0.0,
+        hidden_dropout=0.0,
+        initializer_range=0.02,
+        bos_token_id=0,
+        eos_token_id=0,
+        use_cache=False,
+    )
+    config._attn_implementation = "eager"
+    return config
+
+
+def build_model(cfg: ModelConfig, init_seed: int):
+    """A freshly initialised GPTNeoXForCausalLM; the same seed gives the same weights."""
+    from transformers import GPTNeoXForCausalLM
+
+    torch.manual_seed(init_seed)
+    model = GPTNeoXForCausalLM(neox_config(cfg))
+    model.config._attn_implementation = "eager"
+    return model
+
+
+def n_params(model) -> int:
+    return sum(p.numel() for p in model.parameters())

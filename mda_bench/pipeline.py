@@ -1,0 +1,166 @@
+"""Stages wired through the store: data (corpus + tokenizer + stream) and training runs."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .corpus import Document, build_corpus, category_shares, corpus_hash
+from .errors import MdaError
+from .scales import Scale
+from .store import Store, read_json
+from .stream import TokenStream, build_stream, load_tokenizer, stream_summary, train_tokenizer
+from .train import read_records, train_run
+
+DATA_VERSION = 1
+TRAIN_VERSION = 1
+
+
+@dataclass
+class Data:
+    key: str
+    path: Path
+    stream: TokenStream
+    corpus_hash: str
+
+    def tokenizer(self):
+        return load_tokenizer(self.path / "tokenizer.json")
+
+    def documents(self) -> list[Document]:
+        with open(self.path / "docs.jsonl") as f:
+            return [Document(**json.loads(line)) for line in f]
+
+
+@dataclass
+class Run:
+    key: str
+    path: Path
+    records: list[dict]
+    manifest: dict
+
+
+def data_config(scale: Scale, order_seed: int) -> dict:
+    if scale.tokenizer != "bpe":
+        raise MdaError(
+            f"scale {scale.name} needs the Pythia data pipeline (pre-tokenized Pile rows, "
+            "GPT-NeoX tokenizer, GPU), which is not implemented yet"
+        )
+    return {
+        "version": DATA_VERSION,
+        "corpus": scale.corpus,
+        "vocab_size": scale.model.vocab_size,
+        "ctx": scale.model.ctx,
+        "n_rows": scale.train.steps * scale.train.batch_size,
+        "order_seed": order_seed,
+    }
+
+
+def prepare_data(scale: Scale, store: Store, order_seed: int = 0, log=print) -> Data:
+    """Build (or load) the corpus, tokenizer and token stream of `scale`."""
+    cfg = data_config(scale, order_seed)
+    key, done = store.lookup("data", cfg)
+    if done is None:
+        started = time.time()
+        log(f"building corpus ({scale.corpus.source}, {scale.corpus.n_chars:,} chars) ...")
+        docs = build_corpus(scale.corpus)
+        tok = train_tokenizer(docs, scale.model.vocab_size)
+        stream = build_stream(docs, tok, scale.model.ctx, cfg["n_rows"], seed=order_seed)
+        part = store.begin("data", key, fresh=True)
+        tok.save(str(part / "tokenizer.json"))
+        stream.save(part / "stream.npz")
+        with open(part / "docs.jsonl", "w") as f:
+            for d in docs:
+                f.write(json.dumps(d.__dict__) + "\n")
+        chash = corpus_hash(docs)
+        done = store.finish(
+            "data",
+            key,
+            cfg,
+            started,
+            corpus_hash=chash,
+            seeds={"corpus": scale.corpus.seed, "order": order_seed},
+            category_char_share={k: round(v, 4) for k, v in category_shares(docs).items()},
+            stream=stream_summary(stream),
+        )
+    manifest = read_json(done / "manifest.json")
+    stream = TokenStream.load(done / "stream.npz")
+    return Data(key, done, stream, manifest["corpus_hash"])
+
+
+def train_config(scale: Scale, data: Data, init_seed: int, weights: np.ndarray | None) -> dict:
+    import hashlib
+
+    wkey = "ones" if weights is None else hashlib.sha256(weights.tobytes()).hexdigest()[:16]
+    return {
+        "version": TRAIN_VERSION,
+        "data": data.key,
+        "model": scale.model,
+        "train": scale.train,
+        "probe": scale.probe,
+        "init_seed": init_seed,
+        "weights": wkey,
+    }
+
+
+def train_stage(
+    scale: Scale,
+    store: Store,
+    data: Data,
+    init_seed: int = 0,
+    weights: np.ndarray | None = None,
+    progress: bool = True,
+    stop_after: int | None = None,
+) -> Run | None:
+    """Train (resume, or load) one run; None when stopped early by `stop_after`."""
+    cfg = train_config(scale, data, init_seed, weights)
+    key, done = store.lookup("train", cfg)
+    if done is None:
+        part = store.begin("train", key)
+        if weights is not None:
+            np.save(part / "weights.npy", weights)
+        started = time.time()
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            # disable=None: a bar on a terminal, silence in logs and captured output
+            bar = tqdm(total=scale.train.steps, desc=f"train {scale.name}", unit="step", disable=None)
+
+        def on_step(step: int, loss: float) -> None:
+            bar.n = step
+            bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
+            bar.update(0)
+
+        try:
+            train_run(
+                scale,
+                data.stream,
+                part,
+                init_seed=init_seed,
+                weights=weights,
+                stop_after=stop_after,
+                on_step=on_step if bar else None,
+            )
+        finally:
+            if bar:
+                bar.close()
+        last = sorted(part.glob("ckpt/step-*"))[-1].name
+        if int(last.split("-")[1]) < scale.train.steps:
+            return None
+        done = store.finish(
+            "train",
+            key,
+            cfg,
+            started,
+            corpus_hash=data.corpus_hash,
+            seeds={
+                "init": init_seed,
+                "order": data.stream.order[:4].tolist(),
+                "probe": scale.probe.seed,
+            },
+        )
+    return Run(key, done, read_records(done / "ckpt"), read_json(done / "manifest.json"))

@@ -1,0 +1,105 @@
+"""Tables and plots of training runs (claim reports build on these)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .heads import top_head
+from .metrics import onset_step, rise_window
+from .scales import Scale
+
+
+def head_table(record: dict) -> str:
+    """Layer x head table of both head types at one checkpoint."""
+    from tabulate import tabulate
+
+    ind, prev = np.array(record["induction"]), np.array(record["previous-token"])
+    rows = [
+        (f"L{layer}H{h}", f"{ind[layer, h]:.3f}", f"{prev[layer, h]:.3f}")
+        for layer in range(ind.shape[0])
+        for h in range(ind.shape[1])
+    ]
+    return tabulate(
+        rows,
+        headers=[f"head (step {record['step']})", "prefix-matching", "previous-token"],
+        colalign=("left", "right", "right"),
+    )
+
+
+def curve(records: list[dict], kind: str, layer: int, head: int) -> tuple[np.ndarray, np.ndarray]:
+    steps = np.array([r["step"] for r in records])
+    return steps, np.array([r[kind][layer][head] for r in records])
+
+
+def emergence_summary(records: list[dict]) -> dict:
+    """Target induction head (layer >= 1) and the numbers of its rise."""
+    final = np.array(records[-1]["induction"])
+    layer, head, score = top_head(final, min_layer=1)
+    steps, ys = curve(records, "induction", layer, head)
+    window = rise_window(steps, ys)
+    return {
+        "layer": layer,
+        "head": head,
+        "start_score": float(ys[0]),
+        "final_score": score,
+        "onset_step": onset_step(steps, ys, score),
+        "rise_10_90": window,
+        "copy_loss_start": -records[0]["copy_logprob"],
+        "copy_loss_final": -records[-1]["copy_logprob"],
+    }
+
+
+def summary_lines(records: list[dict], scale: Scale) -> list[str]:
+    s = emergence_summary(records)
+    onset = "never" if s["onset_step"] is None else f"{s['onset_step']:.0f}"
+    rise = "n/a" if s["rise_10_90"] is None else "{:.0f}-{:.0f}".format(*s["rise_10_90"])
+    return [
+        f"target induction head: L{s['layer']}H{s['head']}  "
+        f"prefix-matching {s['start_score']:.3f} -> {s['final_score']:.3f}",
+        f"onset step (50% of final): {onset}; rise 10%->90%: steps {rise}",
+        f"probe copy-target loss: {s['copy_loss_start']:.2f} -> {s['copy_loss_final']:.2f} nats",
+    ]
+
+
+def plot_head_curves(records: list[dict], out: Path, title: str = "") -> Path:
+    """One PNG: every head's prefix-matching and previous-token curve, plus probe losses."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = np.array([r["step"] for r in records])
+    n_layers, n_heads = np.array(records[-1]["induction"]).shape
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    cmap = plt.get_cmap("tab10")
+    for ax, kind in zip(axes[:2], ("induction", "previous-token")):
+        for layer in range(n_layers):
+            for h in range(n_heads):
+                _, ys = curve(records, kind, layer, h)
+                style = "-" if layer else ":"
+                ax.plot(steps, ys, style, color=cmap((layer * n_heads + h) % 10), label=f"L{layer}H{h}")
+        ax.set_title("prefix-matching (induction) score" if kind == "induction" else "previous-token score")
+        ax.set_xlabel("step")
+        ax.set_ylim(0, 1)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7, ncol=2)
+    ax = axes[2]
+    ax.plot(steps, [-r["copy_logprob"] for r in records], label="probe copy-target loss")
+    ax.plot(steps, [r["heldout_loss"] for r in records], label="held-out loss")
+    ax.set_xlabel("step")
+    ax.set_ylabel("nats")
+    ax2 = ax.twinx()
+    ax2.plot(steps, [r["icl_score"] for r in records], color="tab:red", alpha=0.6, label="ICL score")
+    ax2.set_ylabel("ICL score (late - early loss)")
+    ax.legend(loc="upper right", fontsize=8)
+    ax2.legend(loc="center right", fontsize=8)
+    ax.set_title("losses")
+    ax.grid(alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out

@@ -1,0 +1,127 @@
+"""One small config per model scale, differing only where sizes differ (pythia's style).
+
+`micro` is for tests (seconds), `tiny` the one-CPU default whose recipe the README explains,
+and the `pythia-*` entries copy the real Pythia configs for later GPU use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from .corpus import CorpusConfig
+from .errors import MdaError
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    n_layers: int
+    d_model: int
+    n_heads: int
+    ctx: int
+    vocab_size: int
+    rotary_pct: float = 0.25
+    mlp_ratio: int = 4
+
+    @property
+    def d_head(self) -> int:
+        return self.d_model // self.n_heads
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int
+    batch_size: int
+    lr: float
+    warmup: int
+    min_lr_ratio: float = 0.1
+    weight_decay: float = 0.1
+    beta1: float = 0.9
+    beta2: float = 0.95
+    clip: float = 1.0
+    ckpt_every: int = 100  # regular checkpoints; log-spaced ones (0,1,2,4..) come on top
+    log_until: int = 512
+
+
+@dataclass(frozen=True)
+class ProbeConfig:
+    """DESIGN.md probe: n_seqs sequences of `half` random tokens, repeated twice."""
+
+    n_seqs: int = 32
+    half: int = 24
+    seed: int = 1234
+
+
+@dataclass(frozen=True)
+class Scale:
+    name: str
+    description: str
+    model: ModelConfig
+    train: TrainConfig
+    corpus: CorpusConfig = field(default_factory=CorpusConfig)
+    probe: ProbeConfig = field(default_factory=ProbeConfig)
+    tokenizer: str = "bpe"  # "bpe": trained locally on the corpus; else a hub tokenizer name
+    cpu: bool = True
+
+    def validate(self) -> None:
+        m, t, p = self.model, self.train, self.probe
+        checks = [
+            (m.n_layers >= 1 and m.n_heads >= 1, "n_layers and n_heads must be >= 1"),
+            (m.d_model % m.n_heads == 0, "d_model must be divisible by n_heads"),
+            (m.vocab_size >= 260, "vocab_size must be >= 260 (256 bytes + specials)"),
+            (t.steps >= 1 and t.batch_size >= 1, "steps and batch_size must be >= 1"),
+            (0 < t.lr < 1, "lr must be in (0, 1)"),
+            (0 <= t.warmup <= t.steps, "warmup must be in [0, steps]"),
+            (t.ckpt_every >= 1, "ckpt_every must be >= 1"),
+            (2 <= p.half and 2 * p.half <= m.ctx, "probe half-length must be in [2, ctx/2]"),
+            (p.n_seqs >= 1, "probe n_seqs must be >= 1"),
+        ]
+        for ok, msg in checks:
+            if not ok:
+                raise MdaError(f"scale {self.name}: {msg}")
+        self.corpus.validate()
+
+
+_PYTHIA_TRAIN = TrainConfig(steps=143_000, batch_size=1024, lr=1e-3, warmup=1430, ckpt_every=1000)
+
+
+def _pythia(name: str, layers: int, d: int, heads: int, lr: float) -> Scale:
+    return Scale(
+        name=name,
+        description=f"the exact Pythia-{name.split('-')[1]} config (GPU; Pile rows, GPT-NeoX BPE)",
+        model=ModelConfig(layers, d, heads, ctx=2048, vocab_size=50304),
+        train=replace(_PYTHIA_TRAIN, lr=lr),
+        corpus=CorpusConfig(source="hf:EleutherAI/pile-deduped-pythia-preshuffled"),
+        probe=ProbeConfig(n_seqs=32, half=256),
+        tokenizer="EleutherAI/gpt-neox-20b",
+        cpu=False,
+    )
+
+
+SCALES: dict[str, Scale] = {
+    "micro": Scale(
+        name="micro",
+        description="tests: 2 layers, width 32, a few hundred rows; seconds",
+        model=ModelConfig(n_layers=2, d_model=32, n_heads=2, ctx=32, vocab_size=300),
+        train=TrainConfig(steps=40, batch_size=8, lr=3e-3, warmup=4, ckpt_every=10),
+        corpus=CorpusConfig(n_chars=120_000),
+        probe=ProbeConfig(n_seqs=8, half=8),
+    ),
+    "tiny": Scale(
+        name="tiny",
+        description="the one-CPU default: 2 layers, width 64, embedded corpus; minutes",
+        model=ModelConfig(n_layers=2, d_model=64, n_heads=4, ctx=128, vocab_size=1024),
+        train=TrainConfig(steps=1500, batch_size=32, lr=2e-3, warmup=100, ckpt_every=50),
+        corpus=CorpusConfig(n_chars=4_000_000),
+        probe=ProbeConfig(n_seqs=32, half=24),
+    ),
+    "pythia-14m": _pythia("pythia-14m", 6, 128, 4, 1e-3),
+    "pythia-31m": _pythia("pythia-31m", 6, 256, 8, 1e-3),
+    "pythia-70m": _pythia("pythia-70m", 6, 512, 8, 1e-3),
+    "pythia-160m": _pythia("pythia-160m", 12, 768, 12, 6e-4),
+}
+
+
+def get_scale(name: str) -> Scale:
+    if name not in SCALES:
+        raise MdaError(f"unknown scale {name!r}; choose one of: {', '.join(SCALES)}")
+    return SCALES[name]

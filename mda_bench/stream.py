@@ -1,0 +1,176 @@
+"""Tokenizer and the token stream: fixed-length rows with an identity.
+
+Documents are tokenized, joined with `<|endoftext|>` (id 0, as in GPT-NeoX) and cut into
+chunks of `ctx` tokens. The stream is those chunks in one seeded order (a fresh permutation
+per epoch when training needs more rows than there are chunks). A row id is the position in
+the stream, and step s trains on rows [s*B, (s+1)*B): the identity that attribution scores
+and interventions address. Every row remembers its documents and category token counts.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .categories import CATEGORIES
+from .corpus import Document
+from .errors import MdaError
+
+EOT = "<|endoftext|>"
+NATURAL = ("prose", "code")
+
+
+def train_tokenizer(docs: list[Document], vocab_size: int, max_chars: int = 3_000_000):
+    """A byte-level BPE trained on (a deterministic prefix of) the documents."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=[EOT],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    texts, got = [], 0
+    for d in docs:
+        texts.append(d.text)
+        got += len(d.text)
+        if got >= max_chars:
+            break
+    tok.train_from_iterator(texts, trainer)
+    if tok.token_to_id(EOT) != 0:
+        raise MdaError("tokenizer must map <|endoftext|> to id 0")
+    return tok
+
+
+def load_tokenizer(path: Path):
+    from tokenizers import Tokenizer
+
+    try:
+        return Tokenizer.from_file(str(path))
+    except Exception as exc:
+        raise MdaError(f"corrupt tokenizer file {path}: {exc}") from exc
+
+
+@dataclass
+class TokenStream:
+    chunks: np.ndarray  # [n_chunks, ctx] int32 token ids
+    chunk_cats: np.ndarray  # [n_chunks, n_categories] int32 tokens of each category
+    chunk_doc_ptr: np.ndarray  # [n_chunks + 1] offsets into chunk_doc_ids
+    chunk_doc_ids: np.ndarray  # document ids overlapping each chunk
+    order: np.ndarray  # [n_rows] chunk index of each stream row
+    heldout: np.ndarray  # [n_heldout, ctx] natural text never trained on (ICL score)
+
+    @property
+    def ctx(self) -> int:
+        return int(self.chunks.shape[1])
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.order.shape[0])
+
+    def step_rows(self, step: int, batch_size: int) -> np.ndarray:
+        """Row ids trained at `step`: [step*B, (step+1)*B)."""
+        return np.arange(step * batch_size, (step + 1) * batch_size)
+
+    def rows(self, row_ids: np.ndarray) -> np.ndarray:
+        """Token ids of stream rows, [len(row_ids), ctx]."""
+        return self.chunks[self.order[np.asarray(row_ids)]]
+
+    def row_docs(self, row_id: int) -> list[int]:
+        c = int(self.order[row_id])
+        return self.chunk_doc_ids[self.chunk_doc_ptr[c] : self.chunk_doc_ptr[c + 1]].tolist()
+
+    def row_categories(self, row_id: int) -> dict[str, int]:
+        counts = self.chunk_cats[self.order[row_id]]
+        return {c: int(n) for c, n in zip(CATEGORIES, counts) if n}
+
+    def save(self, path: Path) -> None:
+        np.savez(path, **{k: getattr(self, k) for k in self.__dataclass_fields__})
+
+    @classmethod
+    def load(cls, path: Path) -> TokenStream:
+        try:
+            with np.load(path) as z:
+                return cls(**{k: z[k] for k in cls.__dataclass_fields__})
+        except Exception as exc:
+            raise MdaError(f"corrupt token stream {path}: {exc}") from exc
+
+
+def build_stream(
+    docs: list[Document],
+    tok,
+    ctx: int,
+    n_rows: int,
+    seed: int,
+    n_heldout: int = 64,
+) -> TokenStream:
+    """Tokenize `docs`, hold out natural text for ICL, chunk the rest, order `n_rows` rows."""
+    cat_index = {c: i for i, c in enumerate(CATEGORIES)}
+    encoded = tok.encode_batch([d.text for d in docs])
+    # Hold out natural documents from the end of the (already shuffled) list until n_heldout
+    # rows of ctx tokens are filled; they never enter training.
+    held_ids: list[int] = []
+    need = n_heldout * ctx
+    for i in range(len(docs) - 1, -1, -1):
+        if need <= 0:
+            break
+        if docs[i].category in NATURAL:
+            held_ids.append(i)
+            need -= len(encoded[i].ids) + 1
+    held = set(held_ids)
+    held_tokens = [t for i in sorted(held) for t in encoded[i].ids + [0]]
+    heldout = np.array(held_tokens[: (len(held_tokens) // ctx) * ctx], dtype=np.int32)
+    heldout = heldout.reshape(-1, ctx)[:n_heldout]
+
+    tokens: list[int] = []
+    tok_doc: list[int] = []
+    for i in range(len(docs)):
+        if i in held:
+            continue
+        ids = encoded[i].ids + [0]
+        tokens += ids
+        tok_doc += [i] * len(ids)
+    n_chunks = len(tokens) // ctx
+    if n_chunks < 2:
+        raise MdaError(f"corpus too small: {len(tokens)} tokens make fewer than 2 rows of {ctx}")
+    chunks = np.array(tokens[: n_chunks * ctx], dtype=np.int32).reshape(n_chunks, ctx)
+    doc_of = np.array(tok_doc[: n_chunks * ctx], dtype=np.int64).reshape(n_chunks, ctx)
+    cat_of_doc = np.array([cat_index[d.category] for d in docs], dtype=np.int64)
+    cats = np.zeros((n_chunks, len(CATEGORIES)), dtype=np.int32)
+    ptr, ids = [0], []
+    for c in range(n_chunks):
+        cats[c] = np.bincount(cat_of_doc[doc_of[c]], minlength=len(CATEGORIES))
+        uniq = np.unique(doc_of[c])
+        ids.extend(uniq.tolist())
+        ptr.append(len(ids))
+    rng = np.random.default_rng(seed)
+    epochs = -(-n_rows // n_chunks)
+    order = np.concatenate([rng.permutation(n_chunks) for _ in range(epochs)])[:n_rows]
+    return TokenStream(
+        chunks=chunks,
+        chunk_cats=cats,
+        chunk_doc_ptr=np.array(ptr, dtype=np.int64),
+        chunk_doc_ids=np.array(ids, dtype=np.int64),
+        order=order.astype(np.int64),
+        heldout=heldout,
+    )
+
+
+def stream_summary(stream: TokenStream) -> dict:
+    tot = stream.chunk_cats.sum(0)
+    return {
+        "chunks": int(stream.chunks.shape[0]),
+        "rows": stream.n_rows,
+        "epochs": round(stream.n_rows / stream.chunks.shape[0], 3),
+        "token_share": {c: round(float(t / tot.sum()), 4) for c, t in zip(CATEGORIES, tot)},
+    }
+
+
+def dump_json(obj, path: Path) -> None:
+    path.write_text(json.dumps(obj, indent=2, sort_keys=True))

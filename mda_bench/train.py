@@ -1,0 +1,215 @@
+"""Deterministic training with per-row loss weights, checkpoints and per-head scores.
+
+Step s trains on stream rows [s*B, (s+1)*B). The batch loss is sum_r w_r * loss_r / B, so
+a row whose weight is 0 contributes no gradient while every other row keeps exactly its own
+contribution (no renormalisation by the remaining weights). The checkpoint "step s" holds
+the weights after s updates, with the optimizer state, so a killed run resumes to the same
+final weights as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+
+from .errors import MdaError
+from .heads import icl_and_loss, make_probe, probe_model
+from .model import build_model
+from .scales import Scale, TrainConfig
+from .stream import TokenStream
+
+
+def checkpoint_steps(cfg: TrainConfig) -> list[int]:
+    """0, 1, 2, 4, ... up to log_until, plus every ckpt_every, plus the last step."""
+    steps = {0, cfg.steps}
+    p = 1
+    while p <= min(cfg.log_until, cfg.steps):
+        steps.add(p)
+        p *= 2
+    steps.update(range(0, cfg.steps + 1, cfg.ckpt_every))
+    return sorted(steps)
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Linear warmup, then cosine decay to min_lr_ratio * lr at the last step."""
+    if cfg.warmup and step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    frac = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    cos = 0.5 * (1 + math.cos(math.pi * min(1.0, frac)))
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * cos)
+
+
+def make_optimizer(model, cfg: TrainConfig) -> torch.optim.AdamW:
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
+    return torch.optim.AdamW(
+        [
+            {"params": decay, "weight_decay": cfg.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
+        lr=cfg.lr,
+        betas=(cfg.beta1, cfg.beta2),
+        eps=1e-8,
+    )
+
+
+def row_losses(model, tokens: torch.Tensor) -> torch.Tensor:
+    """Mean next-token loss of each row, [B]."""
+    logits = model(input_ids=tokens).logits
+    nll = F.cross_entropy(
+        logits[:, :-1].reshape(-1, logits.shape[-1]), tokens[:, 1:].reshape(-1), reduction="none"
+    )
+    return nll.view(tokens.shape[0], -1).mean(1)
+
+
+def weighted_loss(losses: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """sum_r w_r * loss_r / B: a zero weight drops a row without rescaling the others."""
+    return (losses * weights).sum() / losses.shape[0]
+
+
+# --------------------------------------------------------------------------- checkpoints
+def _save_optimizer(opt: torch.optim.AdamW, names: dict, path: Path) -> None:
+    flat = {}
+    for p, st in opt.state.items():
+        for k, v in st.items():
+            flat[f"{names[p]}::{k}"] = v.detach().clone().reshape(-1) if v.ndim == 0 else v
+    save_file(flat, str(path))
+
+
+def _load_optimizer(opt: torch.optim.AdamW, params: dict, path: Path) -> None:
+    flat = load_file(str(path))
+    for key, v in flat.items():
+        name, k = key.split("::")
+        p = params[name]
+        opt.state[p][k] = v.reshape(()) if k == "step" else v
+
+
+def save_checkpoint(model, opt, step: int, scores: dict, ckpt_dir: Path) -> None:
+    """Write step-NNNNNN atomically: a temp folder renamed into place when complete."""
+    final = ckpt_dir / f"step-{step:06d}"
+    tmp = ckpt_dir / f".tmp-step-{step:06d}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp / "model.safetensors"))
+    names = {p: n for n, p in model.named_parameters()}
+    _save_optimizer(opt, names, tmp / "optim.safetensors")
+    (tmp / "scores.json").write_text(_dumps(scores))
+    shutil.rmtree(final, ignore_errors=True)
+    tmp.rename(final)
+
+
+def load_checkpoint(model, opt, path: Path) -> dict:
+    import json
+
+    try:
+        model.load_state_dict(load_file(str(path / "model.safetensors")))
+        if opt is not None:
+            _load_optimizer(opt, dict(model.named_parameters()), path / "optim.safetensors")
+        return json.loads((path / "scores.json").read_text())
+    except Exception as exc:
+        raise MdaError(f"corrupt checkpoint {path}: {type(exc).__name__}: {exc}") from exc
+
+
+def _dumps(obj) -> str:
+    import json
+
+    def conv(o):
+        if isinstance(o, np.ndarray):
+            return o.round(6).tolist()
+        raise TypeError(type(o))
+
+    return json.dumps(obj, default=conv, sort_keys=True)
+
+
+# --------------------------------------------------------------------------- evaluation
+def evaluate(model, probe: torch.Tensor, heldout: torch.Tensor) -> dict:
+    """Per-head scores (layer x head), copy-target log-prob, held-out loss and ICL score."""
+    out = probe_model(model, probe)
+    out.update(icl_and_loss(model, heldout))
+    return out
+
+
+# --------------------------------------------------------------------------- training
+def train_run(
+    scale: Scale,
+    stream: TokenStream,
+    run_dir: Path,
+    init_seed: int = 0,
+    weights: np.ndarray | None = None,
+    stop_after: int | None = None,
+    on_step: Callable[[int, float], None] | None = None,
+) -> list[dict]:
+    """Train (or resume) into run_dir/ckpt; return the per-checkpoint score records.
+
+    `weights` is a per-row loss weight over stream rows (default all ones). `stop_after`
+    stops early after that many steps (to test resumption).
+    """
+    cfg = scale.train
+    torch.use_deterministic_algorithms(True)
+    if stream.n_rows < cfg.steps * cfg.batch_size:
+        raise MdaError(f"stream has {stream.n_rows} rows, training needs {cfg.steps * cfg.batch_size}")
+    if weights is None:
+        weights = np.ones(stream.n_rows, dtype=np.float32)
+    model = build_model(scale.model, init_seed)
+    model.train()
+    opt = make_optimizer(model, cfg)
+    probe = make_probe(scale.model.vocab_size, scale.probe)
+    heldout = torch.from_numpy(stream.heldout.astype(np.int64))
+    ckpt_dir = run_dir / "ckpt"
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    wanted = checkpoint_steps(cfg)
+
+    done = sorted(p for p in ckpt_dir.glob("step-*") if p.is_dir())
+    start = 0
+    if done:
+        start = int(done[-1].name.split("-")[1])
+        load_checkpoint(model, opt, done[-1])
+    elif 0 in wanted:
+        save_checkpoint(model, opt, 0, _record(0, evaluate(model, probe, heldout), None), ckpt_dir)
+
+    running: list[float] = []
+    for step in range(start, cfg.steps):
+        if stop_after is not None and step >= stop_after:
+            break
+        rows = stream.step_rows(step, cfg.batch_size)
+        tokens = torch.from_numpy(stream.rows(rows).astype(np.int64))
+        w = torch.from_numpy(weights[rows].astype(np.float32))
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, cfg)
+        losses = row_losses(model, tokens)
+        loss = weighted_loss(losses, w)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
+        opt.step()
+        running.append(float(losses.detach().mean()))
+        if on_step is not None:
+            on_step(step + 1, running[-1])
+        if step + 1 in wanted:
+            rec = _record(step + 1, evaluate(model, probe, heldout), float(np.mean(running)))
+            save_checkpoint(model, opt, step + 1, rec, ckpt_dir)
+            running = []
+    return read_records(ckpt_dir)
+
+
+def _record(step: int, scores: dict, train_loss: float | None) -> dict:
+    return {"step": step, "train_loss": train_loss, **scores}
+
+
+def read_records(ckpt_dir: Path) -> list[dict]:
+    import json
+
+    recs = []
+    for p in sorted(ckpt_dir.glob("step-*")):
+        try:
+            recs.append(json.loads((p / "scores.json").read_text()))
+        except Exception as exc:
+            raise MdaError(f"corrupt checkpoint scores {p}: {exc}") from exc
+    return recs

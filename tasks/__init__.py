@@ -1,0 +1,20 @@
+"""One module per claim of the paper; CLAIMS maps claim id -> Claim (in DESIGN.md order)."""
+
+from . import (
+    augmentation_speedup,
+    emergence_modulation,
+    induction_icl_link,
+    random_null,
+    structural_catalyst,
+)
+
+CLAIMS = {
+    m.CLAIM.id: m.CLAIM
+    for m in (
+        emergence_modulation,
+        random_null,
+        structural_catalyst,
+        induction_icl_link,
+        augmentation_speedup,
+    )
+}

@@ -1,0 +1,108 @@
+"""The CLI end to end on the micro scale, and one clear line for every kind of bad input."""
+
+import shutil
+import sys
+
+import pytest
+
+from mda_bench.cli import main
+
+
+def run_cli(args, capsys):
+    old = sys.argv
+    sys.argv = ["mda-bench", *args]
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code or 0
+    finally:
+        sys.argv = old
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One micro baseline trained through the CLI, shared by the tests below."""
+    store = tmp_path_factory.mktemp("cli-store")
+    capsys = None  # run without capture: this fixture only needs the store
+    old = sys.argv
+    sys.argv = ["mda-bench", "train", "--scale", "micro", "--store", str(store)]
+    try:
+        main()
+    except SystemExit as exc:
+        assert not exc.code
+    finally:
+        sys.argv = old
+    del capsys
+    return store
+
+
+def test_list_names_all_five_claims(capsys):
+    code, out, _ = run_cli(["list"], capsys)
+    assert code == 0
+    for cid in (
+        "emergence-modulation",
+        "random-null",
+        "structural-catalyst",
+        "induction-icl-link",
+        "augmentation-speedup",
+    ):
+        assert cid in out
+
+
+def test_train_prints_table_and_writes_plot(trained, capsys):
+    code, out, _ = run_cli(["train", "--scale", "micro", "--store", str(trained)], capsys)
+    assert code == 0
+    assert "prefix-matching" in out and "L1H1" in out and "onset step" in out
+    png = next(trained.glob("train/*/head_curves.png"))
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def one_line_error(code, err):
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    return code != 0 and len(lines) == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["train", "--scale", "huge"], "unknown scale"),
+        (["run", "no-such-claim", "--scale", "micro"], "unknown claim"),
+        (["train", "--scale", "micro", "--corpus", "/nonexistent/corpus"], "does not exist"),
+        (["train", "--scale", "micro", "--set", "train.lr=5"], "lr must be"),
+        (["train", "--scale", "micro", "--set", "train.steps=abc"], "not a valid int"),
+        (["train", "--scale", "micro", "--set", "model.nonsense=1"], "no settable field"),
+        (["train", "--scale", "pythia-14m"], "not implemented yet"),
+        (["train", "--scale", "micro", "--seed", "-1"], "seed"),
+    ],
+)
+def test_bad_input_gives_one_clear_line(args, needle, capsys, tmp_path):
+    code, out, err = run_cli([*args, "--store", str(tmp_path)], capsys)
+    assert one_line_error(code, err), err
+    assert needle in err
+
+
+def test_unimplemented_claim_exits_nonzero(capsys, tmp_path):
+    code, _, err = run_cli(["run", "structural-catalyst", "--scale", "micro"], capsys)
+    assert one_line_error(code, err) and "not implemented yet" in err
+
+
+def test_corrupt_checkpoint_and_manifest(trained, capsys, tmp_path):
+    store = tmp_path / "store"
+    shutil.copytree(trained, store)
+    run_dir = next(p for p in (store / "train").iterdir() if p.is_dir())
+    (run_dir / "manifest.json").write_text("{broken")
+    code, _, err = run_cli(["train", "--scale", "micro", "--store", str(store)], capsys)
+    assert one_line_error(code, err) and "corrupt" in err
+    # a half-written checkpoint in a killed run: resuming reports it clearly
+    shutil.rmtree(run_dir)
+    shutil.copytree(trained / "train" / run_dir.name, run_dir.with_name(run_dir.name + ".partial"))
+    part = run_dir.with_name(run_dir.name + ".partial")
+    (part / "manifest.json").unlink()
+    shutil.rmtree(max((part / "ckpt").glob("step-*")))  # drop the final checkpoint
+    last = max((part / "ckpt").glob("step-*"))
+    (last / "model.safetensors").write_bytes(b"garbage")
+    code, _, err = run_cli(["train", "--scale", "micro", "--store", str(store)], capsys)
+    assert one_line_error(code, err) and "corrupt checkpoint" in err

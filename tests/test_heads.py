@@ -1,0 +1,72 @@
+import numpy as np
+import pytest
+import torch
+
+from mda_bench.heads import (
+    icl_positions,
+    make_probe,
+    prefix_matching_score,
+    previous_token_score,
+    probe_model,
+    uniform_prefix_score,
+)
+from mda_bench.model import build_model
+from mda_bench.scales import ModelConfig, ProbeConfig
+
+
+def causal_uniform(n: int) -> torch.Tensor:
+    return torch.tril(torch.ones(n, n)) / torch.arange(1, n + 1).unsqueeze(1)
+
+
+def test_perfect_induction_pattern_scores_one():
+    half = 6
+    attn = torch.zeros(2 * half, 2 * half)
+    attn[0, 0] = 1
+    for i in range(1, 2 * half):
+        attn[i, i - half + 1 if i >= half else i - 1] = 1  # induction in copy 2, prev before
+    assert prefix_matching_score(attn, half).item() == pytest.approx(1.0)
+    # The same pattern is a previous-token head only on the first copy.
+    assert previous_token_score(attn).item() == pytest.approx((half - 1) / (2 * half - 1))
+
+
+def test_uniform_pattern_scores_its_known_value():
+    half = 5
+    expected = np.mean([1 / (i + 1) for i in range(half, 2 * half)])
+    got = prefix_matching_score(causal_uniform(2 * half), half).item()
+    assert got == pytest.approx(expected)
+    assert uniform_prefix_score(half) == pytest.approx(expected)
+    prev = np.mean([1 / (i + 1) for i in range(1, 2 * half)])
+    assert previous_token_score(causal_uniform(2 * half)).item() == pytest.approx(prev)
+
+
+def test_perfect_previous_token_pattern_scores_one():
+    n = 10
+    attn = torch.zeros(n, n)
+    attn[0, 0] = 1
+    attn[torch.arange(1, n), torch.arange(0, n - 1)] = 1
+    assert previous_token_score(attn).item() == pytest.approx(1.0)
+    assert prefix_matching_score(attn, n // 2).item() == pytest.approx(0.0)
+
+
+def test_probe_is_a_repeat_without_special_tokens():
+    p = make_probe(300, ProbeConfig(n_seqs=4, half=7, seed=3))
+    assert p.shape == (4, 14)
+    assert torch.equal(p[:, :7], p[:, 7:])
+    assert int(p.min()) >= 1  # id 0 is <|endoftext|>
+    assert torch.equal(p, make_probe(300, ProbeConfig(n_seqs=4, half=7, seed=3)))
+
+
+def test_probe_model_returns_layer_by_head_matrices():
+    cfg = ModelConfig(n_layers=2, d_model=32, n_heads=4, ctx=32, vocab_size=300)
+    out = probe_model(build_model(cfg, 0), make_probe(300, ProbeConfig(n_seqs=3, half=8)))
+    assert out["induction"].shape == (2, 4) and out["previous-token"].shape == (2, 4)
+    assert ((out["induction"] >= 0) & (out["induction"] <= 1)).all()
+    # An untrained model attends nearly uniformly: close to the uniform value.
+    assert abs(out["induction"].mean() - uniform_prefix_score(8)) < 0.02
+    assert out["copy_logprob"] < 0
+
+
+def test_icl_positions_scale_with_context():
+    assert icl_positions(512)[:2] == (50, 500)
+    early, late, band = icl_positions(128)
+    assert (early, late) == (12, 125) and band == 2

@@ -1,0 +1,95 @@
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from mda_bench.model import build_model, n_params
+from mda_bench.pipeline import train_stage
+from mda_bench.scales import SCALES
+from mda_bench.store import Store
+from mda_bench.train import checkpoint_steps, lr_at, row_losses, weighted_loss
+
+
+def _final_weights(run):
+    return load_file(str(sorted((run.path / "ckpt").glob("step-*"))[-1] / "model.safetensors"))
+
+
+def _same(a, b) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_checkpoint_schedule_and_lr(micro):
+    cfg = dataclasses.replace(micro.train, steps=300, ckpt_every=100, log_until=64)
+    assert checkpoint_steps(cfg) == [0, 1, 2, 4, 8, 16, 32, 64, 100, 200, 300]
+    assert lr_at(0, cfg) == pytest.approx(cfg.lr / cfg.warmup)
+    assert lr_at(cfg.warmup, cfg) == pytest.approx(cfg.lr)
+    assert lr_at(cfg.steps, cfg) == pytest.approx(cfg.lr * cfg.min_lr_ratio)
+
+
+def test_two_seeded_runs_are_identical_and_seeds_matter(micro, micro_data, tmp_path):
+    a = train_stage(micro, Store(tmp_path / "a"), micro_data, progress=False)
+    b = train_stage(micro, Store(tmp_path / "b"), micro_data, progress=False)
+    c = train_stage(micro, Store(tmp_path / "c"), micro_data, init_seed=1, progress=False)
+    assert _same(_final_weights(a), _final_weights(b))
+    assert not _same(_final_weights(a), _final_weights(c))
+    assert a.records == b.records
+    assert [r["step"] for r in a.records] == checkpoint_steps(micro.train)
+
+
+def test_interrupted_run_resumes_to_identical_weights(micro, micro_data, tmp_path):
+    full = train_stage(micro, Store(tmp_path / "full"), micro_data, progress=False)
+    store = Store(tmp_path / "resumed")
+    assert train_stage(micro, store, micro_data, progress=False, stop_after=23) is None
+    assert list((tmp_path / "resumed" / "train").glob("*.partial"))  # not taken as done
+    resumed = train_stage(micro, store, micro_data, progress=False)
+    assert _same(_final_weights(full), _final_weights(resumed))
+    assert full.records == resumed.records
+
+
+def test_finished_run_is_reused_not_retrained(micro, micro_data, tmp_path):
+    store = Store(tmp_path)
+    first = train_stage(micro, store, micro_data, progress=False)
+    again = train_stage(micro, store, micro_data, progress=False)
+    assert first.path == again.path and first.manifest == again.manifest
+
+
+def test_zero_weight_removes_exactly_that_rows_gradient(micro, micro_data):
+    model = build_model(micro.model, 0)
+    tokens = torch.from_numpy(micro_data.stream.rows(np.arange(8)).astype(np.int64))
+
+    def grads(loss):
+        model.zero_grad()
+        loss.backward()
+        return [p.grad.clone() for p in model.parameters()]
+
+    w = torch.ones(8)
+    w[3] = 0
+    with_zero = grads(weighted_loss(row_losses(model, tokens), w))
+    keep = [0, 1, 2, 4, 5, 6, 7]
+    without = grads(row_losses(model, tokens[keep]).sum() / 8)
+    full = grads(weighted_loss(row_losses(model, tokens), torch.ones(8)))
+    for g0, g1 in zip(with_zero, without):
+        torch.testing.assert_close(g0, g1, atol=1e-6, rtol=1e-5)
+    assert any(not torch.allclose(g0, g2) for g0, g2 in zip(with_zero, full))
+
+
+def test_zero_weight_rows_change_training_only_through_those_rows(micro, micro_data, tmp_path):
+    weights = np.ones(micro_data.stream.n_rows, dtype=np.float32)
+    weights[5] = 0.0
+    base = train_stage(micro, Store(tmp_path), micro_data, progress=False)
+    masked = train_stage(micro, Store(tmp_path), micro_data, weights=weights, progress=False)
+    assert masked.path != base.path
+    assert np.load(masked.path / "weights.npy")[5] == 0
+    # step 0 checkpoint is shared (same init); the first update already differs
+    assert base.records[0] == masked.records[0]
+    assert base.records[1]["heldout_loss"] != masked.records[1]["heldout_loss"]
+
+
+@pytest.mark.parametrize("name,expected", [("pythia-14m", 14_067_712), ("pythia-70m", 70_426_624)])
+def test_pythia_configs_match_published_sizes(name, expected):
+    cfg = SCALES[name].model
+    with torch.device("meta"):
+        model = build_model(cfg, 0)
+    assert n_params(model) == expected
