@@ -15,7 +15,7 @@ import os
 import random
 import re
 import sysconfig
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -238,7 +238,3 @@ def category_shares(docs: list[Document]) -> dict[str, float]:
     """Fraction of characters per category."""
     total = sum(len(d.text) for d in docs) or 1
     return {c: sum(len(d.text) for d in docs if d.category == c) / total for c in CATEGORIES}
-
-
-def config_dict(cfg: CorpusConfig) -> dict:
-    return asdict(cfg)

@@ -162,7 +162,7 @@ def ini_records(rng: random.Random, words: Words) -> str:
 def repeated_phrase(rng: random.Random, words: Words) -> str:
     """A phrase that recurs whole, with filler of varying length between occurrences."""
     phrase = " ".join(
-        _ident(rng) if rng.random() < 0.3 else rng.choice(words) for _ in range(rng.randint(3, 12))
+        _ident(rng) if rng.random() < 0.5 else rng.choice(words) for _ in range(rng.randint(3, 12))
     )
     parts = [phrase]
     for _ in range(rng.randint(1, 3)):
@@ -184,6 +184,17 @@ def log_lines(rng: random.Random, words: Words) -> str:
     return "\n".join(out)
 
 
+def repeated_ids(rng: random.Random, words: Words) -> str:
+    """A block of opaque identifiers (hashes, keys) listed again later, as in manifests."""
+    block = [" ".join(_ident(rng) for _ in range(rng.randint(1, 3))) for _ in range(rng.randint(1, 3))]
+    out = list(block)
+    for _ in range(rng.randint(1, 2)):
+        if rng.random() < 0.5:
+            out.append(f"# {_phrase(rng, words, 1, 6)}")
+        out += block
+    return "\n".join(out)
+
+
 def echo_list(rng: random.Random, words: Words) -> str:
     """Pairs whose second half copies the first (a glossary, a rename map)."""
     arrow = rng.choice([" -> ", " => ", ": ", " = "])
@@ -198,7 +209,7 @@ GENERATORS: dict[str, list[Callable[[random.Random, Words], str]]] = {
     "latex": [latex_table, latex_equations, latex_list],
     "markup": [xml_records, html_links, html_table],
     "records": [csv_records, json_records, ini_records],
-    "repetitive": [repeated_phrase, log_lines, echo_list],
+    "repetitive": [repeated_phrase, log_lines, echo_list, repeated_ids],
 }
 
 

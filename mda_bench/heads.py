@@ -7,8 +7,6 @@ patterns so they can be tested on hand-built patterns.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -100,7 +98,3 @@ def top_head(scores: np.ndarray, min_layer: int = 1) -> tuple[int, int, float]:
     sub = scores[min_layer:]
     layer, h = np.unravel_index(int(np.argmax(sub)), sub.shape)
     return int(layer) + min_layer, int(h), float(sub[layer, h])
-
-
-def entropy_bits(p: float) -> float:
-    return -p * math.log2(p) if p > 0 else 0.0

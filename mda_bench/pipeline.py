@@ -26,6 +26,7 @@ class Data:
     path: Path
     stream: TokenStream
     corpus_hash: str
+    seeds: dict
 
     def tokenizer(self):
         return load_tokenizer(self.path / "tokenizer.json")
@@ -88,7 +89,7 @@ def prepare_data(scale: Scale, store: Store, order_seed: int = 0, log=print) -> 
         )
     manifest = read_json(done / "manifest.json")
     stream = TokenStream.load(done / "stream.npz")
-    return Data(key, done, stream, manifest["corpus_hash"])
+    return Data(key, done, stream, manifest["corpus_hash"], manifest["seeds"])
 
 
 def train_config(scale: Scale, data: Data, init_seed: int, weights: np.ndarray | None) -> dict:

@@ -9,7 +9,6 @@ and interventions address. Every row remembers its documents and category token 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -170,7 +169,3 @@ def stream_summary(stream: TokenStream) -> dict:
         "epochs": round(stream.n_rows / stream.chunks.shape[0], 3),
         "token_share": {c: round(float(t / tot.sum()), 4) for c, t in zip(CATEGORIES, tot)},
     }
-
-
-def dump_json(obj, path: Path) -> None:
-    path.write_text(json.dumps(obj, indent=2, sort_keys=True))
