@@ -25,6 +25,7 @@ def head_table(record: dict) -> str:
         rows,
         headers=[f"head (step {record['step']})", "prefix-matching", "previous-token"],
         colalign=("left", "right", "right"),
+        disable_numparse=True,  # keep the 3-decimal formatting
     )
 
 
@@ -38,13 +39,16 @@ def emergence_summary(records: list[dict]) -> dict:
     final = np.array(records[-1]["induction"])
     layer, head, score = top_head(final, min_layer=1)
     steps, ys = curve(records, "induction", layer, head)
-    window = rise_window(steps, ys)
+    rose = score > ys[0]  # a head that only lost attention mass has no onset to report
+    window = rise_window(steps, ys) if rose else None
     return {
         "layer": layer,
         "head": head,
         "start_score": float(ys[0]),
         "final_score": score,
-        "onset_step": onset_step(steps, ys, score),
+        "onset_step": onset_step(steps, ys, score) if rose else None,
+        # the foundation issue's target: a layer >= 1 head from < 0.05 to >= 0.4
+        "emerged": bool(ys[0] < 0.05 and score >= 0.4),
         "rise_10_90": window,
         "copy_loss_start": -records[0]["copy_logprob"],
         "copy_loss_final": -records[-1]["copy_logprob"],
@@ -59,6 +63,7 @@ def summary_lines(records: list[dict], scale: Scale) -> list[str]:
         f"target induction head: L{s['layer']}H{s['head']}  "
         f"prefix-matching {s['start_score']:.3f} -> {s['final_score']:.3f}",
         f"onset step (50% of final): {onset}; rise 10%->90%: steps {rise}",
+        "induction head emerged (<0.05 -> >=0.4): " + ("yes" if s["emerged"] else "no"),
         f"probe copy-target loss: {s['copy_loss_start']:.2f} -> {s['copy_loss_final']:.2f} nats",
     ]
 

@@ -109,8 +109,10 @@ SCALES: dict[str, Scale] = {
     "tiny": Scale(
         name="tiny",
         description="the one-CPU default: 2 layers, width 64, embedded corpus; minutes",
-        model=ModelConfig(n_layers=2, d_model=64, n_heads=4, ctx=128, vocab_size=1024),
-        train=TrainConfig(steps=1500, batch_size=32, lr=2e-3, warmup=100, ckpt_every=50),
+        # Two heads of d_head 32 (Pythia-14m's head size): with 25% rotary, d_head 16 leaves
+        # only 4 rotary dims and previous-token heads barely form (see the README's trials).
+        model=ModelConfig(n_layers=2, d_model=64, n_heads=2, ctx=128, vocab_size=512),
+        train=TrainConfig(steps=2000, batch_size=32, lr=3e-3, warmup=100, ckpt_every=50),
         corpus=CorpusConfig(n_chars=4_000_000),
         probe=ProbeConfig(n_seqs=32, half=24),
     ),

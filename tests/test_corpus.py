@@ -53,9 +53,9 @@ def test_outside_corpus_from_local_files(tmp_path):
 def test_outside_corpus_parquet(tmp_path):
     import datasets
 
-    datasets.Dataset.from_dict({"body": ["\\begin{tabular}{ll}\na & b \\\\\n\\end{tabular}"]}).to_parquet(
-        str(tmp_path / "x.parquet")
-    )
+    datasets.Dataset.from_dict(
+        {"body": ["\\begin{tabular}{ll}\n\\hline\na & b \\\\\n\\end{tabular}"]}
+    ).to_parquet(str(tmp_path / "x.parquet"))
     docs = build_corpus(CorpusConfig(source=str(tmp_path / "x.parquet"), text_field="body"))
     assert [d.category for d in docs] == ["latex"]
     with pytest.raises(MdaError, match="no text field"):
