@@ -158,10 +158,6 @@ def train_stage(
             cfg,
             started,
             corpus_hash=data.corpus_hash,
-            seeds={
-                "init": init_seed,
-                "order": data.stream.order[:4].tolist(),
-                "probe": scale.probe.seed,
-            },
+            seeds={**data.seeds, "init": init_seed, "probe": scale.probe.seed},
         )
     return Run(key, done, read_records(done / "ckpt"), read_json(done / "manifest.json"))

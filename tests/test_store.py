@@ -49,3 +49,11 @@ def test_corrupt_manifest_is_a_clear_error(tmp_path):
     (final / "manifest.json").write_text("{not json")
     with pytest.raises(MdaError, match="corrupt"):
         store.lookup("stage", {"x": 1})
+
+
+def test_train_manifest_records_every_seed(micro, micro_data, tmp_path):
+    from mda_bench.pipeline import train_stage
+
+    run = train_stage(micro, Store(tmp_path), micro_data, init_seed=2, progress=False)
+    assert run.manifest["seeds"] == {"corpus": 0, "order": 0, "init": 2, "probe": micro.probe.seed}
+    assert run.manifest["corpus_hash"] == micro_data.corpus_hash
