@@ -28,7 +28,7 @@ def test_train_step_throughput(benchmark, name):
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        return float(loss)
+        return float(loss.detach())
 
     loss = benchmark(step)
     assert np.isfinite(loss)
