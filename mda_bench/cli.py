@@ -26,8 +26,6 @@ def _claims():
 def _override(scale: Scale, corpus: str | None, sets: tuple[str, ...]) -> Scale:
     """Apply --corpus and --set section.field=value to a scale, then validate it."""
     if corpus is not None:
-        if not corpus.startswith("hf:") and not Path(corpus).exists():
-            raise MdaError(f"corpus path {corpus!r} does not exist or is not readable")
         scale = dataclasses.replace(scale, corpus=dataclasses.replace(scale.corpus, source=corpus))
     for item in sets:
         path, eq, raw = item.partition("=")
@@ -116,7 +114,7 @@ def train(scale, store, corpus, sets, seed, order_seed, plot) -> None:
     data = prepare_data(sc, st, order_seed=order_seed, log=lambda m: click.echo(m, err=True))
     run = train_stage(sc, st, data, init_seed=seed)
     click.echo(head_table(run.records[-1]))
-    for line in summary_lines(run.records, sc):
+    for line in summary_lines(run.records):
         click.echo(line)
     out = Path(plot) if plot else run.path / "head_curves.png"
     plot_head_curves(run.records, out, title=f"{sc.name}, init seed {seed}, order seed {order_seed}")

@@ -64,6 +64,9 @@ class CorpusConfig:
             raise MdaError(f"unknown corpus categories {sorted(unknown)}; known: {CATEGORIES}")
         if any(v < 0 for v in self.mixture.values()) or sum(self.mixture.values()) <= 0:
             raise MdaError("corpus mixture fractions must be >= 0 and not all zero")
+        local = self.source != "embedded" and not self.source.startswith("hf:")
+        if local and not (Path(self.source).exists() and os.access(self.source, os.R_OK)):
+            raise MdaError(f"corpus path {self.source!r} does not exist or is not readable")
 
 
 # --------------------------------------------------------------------------- material
@@ -188,9 +191,7 @@ def _load_outside(cfg: CorpusConfig) -> list[Document]:
             raise MdaError(f"cannot load dataset {name!r}: {type(exc).__name__}: {exc}") from exc
         texts = _column(ds, cfg.text_field, name)
     else:
-        path = Path(cfg.source)
-        if not path.exists() or not os.access(path, os.R_OK):
-            raise MdaError(f"corpus path {cfg.source!r} does not exist or is not readable")
+        path = Path(cfg.source)  # existence and readability checked in validate()
         files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
         for f in files:
             suffix = f.suffix.lower()

@@ -8,7 +8,6 @@ import numpy as np
 
 from .heads import top_head
 from .metrics import onset_step, rise_window
-from .scales import Scale
 
 
 def head_table(record: dict) -> str:
@@ -55,7 +54,7 @@ def emergence_summary(records: list[dict]) -> dict:
     }
 
 
-def summary_lines(records: list[dict], scale: Scale) -> list[str]:
+def summary_lines(records: list[dict]) -> list[str]:
     s = emergence_summary(records)
     onset = "never" if s["onset_step"] is None else f"{s['onset_step']:.0f}"
     rise = "n/a" if s["rise_10_90"] is None else "{:.0f}-{:.0f}".format(*s["rise_10_90"])

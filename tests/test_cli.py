@@ -8,16 +8,21 @@ import pytest
 from mda_bench.cli import main
 
 
-def run_cli(args, capsys):
+def invoke(args) -> int:
+    """Run the real entry point with `args`; return its exit code."""
     old = sys.argv
     sys.argv = ["mda-bench", *args]
     try:
         main()
-        code = 0
+        return 0
     except SystemExit as exc:
-        code = exc.code or 0
+        return exc.code or 0
     finally:
         sys.argv = old
+
+
+def run_cli(args, capsys):
+    code = invoke(args)
     out = capsys.readouterr()
     return code, out.out, out.err
 
@@ -26,16 +31,7 @@ def run_cli(args, capsys):
 def trained(tmp_path_factory):
     """One micro baseline trained through the CLI, shared by the tests below."""
     store = tmp_path_factory.mktemp("cli-store")
-    capsys = None  # run without capture: this fixture only needs the store
-    old = sys.argv
-    sys.argv = ["mda-bench", "train", "--scale", "micro", "--store", str(store)]
-    try:
-        main()
-    except SystemExit as exc:
-        assert not exc.code
-    finally:
-        sys.argv = old
-    del capsys
+    assert invoke(["train", "--scale", "micro", "--store", str(store)]) == 0
     return store
 
 
