@@ -123,6 +123,78 @@ def train(scale, store, corpus, sets, seed, order_seed, plot) -> None:
 
 
 @cli.command()
+@_scale_options
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Init seed.")
+@click.option("--order-seed", default=0, show_default=True, type=click.IntRange(min=0), help="Data order.")
+@click.option(
+    "--unit", default="induction", show_default=True, type=click.Choice(["induction", "previous-token"])
+)
+@click.option(
+    "--strategy",
+    default="ekfac",
+    show_default=True,
+    type=click.Choice(["ekfac", "kfac", "diagonal", "identity"]),
+    help="kronfluence Hessian approximation.",
+)
+@click.option(
+    "--probe",
+    default=None,
+    type=click.Choice(["prefix-matching", "copy-logprob", "previous-token"]),
+    help="Measurement (default: the unit's own attention score).",
+)
+@click.option(
+    "--window-start", default=0, show_default=True, type=click.IntRange(min=0), help="A checkpoint step."
+)
+@click.option(
+    "--batch-size",
+    default=32,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Rows per kronfluence batch.",
+)
+@click.option("--empirical-fisher", is_flag=True, help="Fisher from the data labels instead of sampled ones.")
+def attribute(
+    scale,
+    store,
+    corpus,
+    sets,
+    seed,
+    order_seed,
+    unit,
+    strategy,
+    probe,
+    window_start,
+    batch_size,
+    empirical_fisher,
+) -> None:
+    """Influence of every row of the unit's formation window on the unit (trains first if needed)."""
+    from .attribution.score import InfluenceConfig
+    from .attribution.stage import attribute_stage, check_probe, default_probe
+    from .pipeline import prepare_data, train_stage
+    from .report import attribution_lines
+
+    check_probe(unit, probe or default_probe(unit))
+    sc = _override(get_scale(scale), corpus, sets)
+    st = Store(store)
+    say = lambda m: click.echo(m, err=True)  # noqa: E731
+    data = prepare_data(sc, st, order_seed=order_seed, log=say)
+    run = train_stage(sc, st, data, init_seed=seed)
+    influence = InfluenceConfig(
+        strategy=strategy,
+        probe=probe or default_probe(unit),
+        factor_batch_size=batch_size,
+        score_batch_size=batch_size,
+        empirical_fisher=empirical_fisher,
+    )
+    att = attribute_stage(
+        sc, st, data, run, unit=unit, influence=influence, window_start=window_start, log=say
+    )
+    for line in attribution_lines(att, data.tokenizer()):
+        click.echo(line)
+    click.echo(f"attribution: {att.path}")
+
+
+@cli.command()
 @click.argument("claim")
 @_scale_options
 @click.option(

@@ -98,3 +98,47 @@ def top_head(scores: np.ndarray, min_layer: int = 1) -> tuple[int, int, float]:
     sub = scores[min_layer:]
     layer, h = np.unravel_index(int(np.argmax(sub)), sub.shape)
     return int(layer) + min_layer, int(h), float(sub[layer, h])
+
+
+def locate_unit(records: list[dict], unit: str = "induction", start: int = 0) -> dict:
+    """Target head and formation window from a baseline run's per-checkpoint scores.
+
+    induction: the highest final prefix-matching score in layers >= 1; previous-token: the
+    highest final previous-token score in any layer. The window runs from `start` to the first
+    checkpoint at or after the score's 90% crossing (the end of its rise); a head whose score
+    never rose gets the whole run, flagged `rose: False`.
+    """
+    from .metrics import crossing_step
+
+    kind = {"induction": "induction", "previous-token": "previous-token"}.get(unit)
+    if kind is None:
+        raise ValueError(f"unknown unit {unit!r}; choose induction or previous-token")
+    steps = np.array([r["step"] for r in records])
+    layer, head, final = top_head(np.array(records[-1][kind]), min_layer=1 if unit == "induction" else 0)
+    ys = np.array([r[kind][layer][head] for r in records])
+    if start >= steps[-1]:
+        raise ValueError(f"window start {start} is not before the last checkpoint ({steps[-1]})")
+    if start not in steps:
+        near = steps[np.argsort(np.abs(steps - start))[:3]].tolist()
+        raise ValueError(f"window start {start} is not a checkpoint step (nearest: {sorted(near)})")
+    keep = steps >= start
+    steps, ys = steps[keep], ys[keep]
+    first = float(ys[0])
+    rose = final > first
+    # 10% and 90% of the rise from the window start to the final score
+    lo = crossing_step(steps, ys, first + 0.1 * (final - first)) if rose else None
+    hi = crossing_step(steps, ys, first + 0.9 * (final - first)) if rose else None
+    end = int(steps[-1]) if hi is None else int(steps[np.searchsorted(steps, hi)])
+    end = max(end, int(steps[1]) if len(steps) > 1 else end)
+    return {
+        "unit": unit,
+        "score": kind,
+        "layer": layer,
+        "head": head,
+        "start_score": first,
+        "final_score": final,
+        "rose": bool(rose),
+        "rise_10": lo,
+        "rise_90": hi,
+        "window": (int(start), end),
+    }

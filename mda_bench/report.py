@@ -107,3 +107,52 @@ def plot_head_curves(records: list[dict], out: Path, title: str = "") -> Path:
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out
+
+
+def _snippet(text: str, width: int = 60) -> str:
+    flat = " ".join(text.replace("<|endoftext|>", " ¶ ").split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def attribution_lines(att, tokenizer=None, n_top: int = 10) -> list[str]:
+    """Target head, window, top rows with a decoded snippet, and the category breakdown."""
+    import json
+
+    from tabulate import tabulate
+
+    from .attribution.stage import category_breakdown
+
+    u, m = att.unit, att.manifest
+    how = "layers >= 1" if u["unit"] == "induction" else "any layer"
+    rise = "never rose: the window is the whole run"
+    if u["rose"]:
+        r10 = "?" if u["rise_10"] is None else f"{u['rise_10']:.0f}"
+        rise = f"10% of its rise at step {r10}, 90% at step {u['rise_90']:.0f}"
+    cfg = m["config"]["influence"]
+    lines = [
+        f"target {u['unit']} head: L{u['layer']}H{u['head']} (highest final {u['score']} score in {how}: "
+        f"{u['start_score']:.3f} at the window start -> {u['final_score']:.3f})",
+        f"formation window: steps {u['window'][0]}-{u['window'][1]} ({rise}); "
+        f"scored at checkpoint {u['checkpoint']}",
+        f"{m['rows']:,} rows scored with {cfg['strategy']} on probe {cfg['probe']} "
+        f"in {m['influence_seconds']:.1f} s (positive = up-weighting the row raises the probe)",
+        "",
+    ]
+    with open(att.path / "top.jsonl") as f:
+        top = [json.loads(line) for line in f][:n_top]
+    rows = [
+        (i + 1, t["row"], t["step"], f"{t['score']:.4g}", t["category"], _snippet(t["text"]))
+        for i, t in enumerate(top)
+    ]
+    lines.append(tabulate(rows, headers=["rank", "row", "step", "influence", "category", "text"]))
+    lines.append("")
+    br = category_breakdown(att.table)
+    rows = [
+        (b["category"], f"{b['window share']:.3f}", f"{b['top share']:.3f}", f"{b['ratio']:.2f}") for b in br
+    ]
+    lines.append(
+        tabulate(
+            rows, headers=["category (token share)", "window", "top 10%", "ratio"], disable_numparse=True
+        )
+    )
+    return lines

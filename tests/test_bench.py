@@ -1,4 +1,6 @@
-"""Training-step throughput (tokens/s) at micro and tiny scale: pytest-benchmark, not timed tests.
+"""Throughput benchmarks (pytest-benchmark, not timed tests): the training step, EK-FAC factor
+fitting and scoring, each at micro and tiny scale; attribution on the split head and on the
+whole fused attention layer.
 
 Run with `pytest tests/test_bench.py --benchmark-enable`; by default each runs once as a
 smoke test so the default test command stays fast.
@@ -8,6 +10,8 @@ import numpy as np
 import pytest
 import torch
 
+from mda_bench.attribution.score import HeadInfluence, InfluenceConfig
+from mda_bench.heads import make_probe
 from mda_bench.model import build_model
 from mda_bench.scales import get_scale
 from mda_bench.train import make_optimizer, row_losses, weighted_loss
@@ -35,3 +39,38 @@ def test_train_step_throughput(benchmark, name):
     if benchmark.stats is not None:
         tokens_per_s = t.batch_size * m.ctx / benchmark.stats.stats.mean
         benchmark.extra_info["tokens_per_s"] = round(tokens_per_s)
+
+
+def _attribution_setup(name: str, n_rows: int):
+    scale = get_scale(name)
+    m = scale.model
+    model = build_model(m, 0)
+    g = torch.Generator().manual_seed(0)
+    rows = torch.randint(1, m.vocab_size, (n_rows, m.ctx), generator=g).numpy()
+    probe = make_probe(m.vocab_size, scale.probe)
+    return scale, model, rows, probe
+
+
+@pytest.mark.parametrize("whole_layer", [False, True], ids=["head", "whole-layer"])
+@pytest.mark.parametrize("name", ["micro", "tiny"])
+def test_factor_fitting(benchmark, name, whole_layer):
+    """EK-FAC factors on 256 rows: the split head vs the fused attention layer."""
+    scale, model, rows, _ = _attribution_setup(name, 256)
+    cfg = InfluenceConfig(whole_layer=whole_layer)
+    with HeadInfluence(model, 1, 0, cfg) as hi:
+        benchmark.pedantic(hi.fit, args=(rows,), rounds=3 if benchmark.enabled else 1)
+    if benchmark.stats is not None:
+        benchmark.extra_info["ms_per_row"] = round(1e3 * benchmark.stats.stats.mean / len(rows), 3)
+
+
+@pytest.mark.parametrize("whole_layer", [False, True], ids=["head", "whole-layer"])
+@pytest.mark.parametrize("name", ["micro", "tiny"])
+def test_scoring(benchmark, name, whole_layer):
+    """Scoring 256 rows against the probe once factors exist."""
+    scale, model, rows, probe = _attribution_setup(name, 256)
+    with HeadInfluence(model, 1, 0, InfluenceConfig(whole_layer=whole_layer)) as hi:
+        hi.fit(rows)
+        scores = benchmark.pedantic(hi.score, args=(rows, probe), rounds=3 if benchmark.enabled else 1)
+    assert np.isfinite(scores).all() and scores.shape == (256,)
+    if benchmark.stats is not None:
+        benchmark.extra_info["ms_per_row"] = round(1e3 * benchmark.stats.stats.mean / len(rows), 3)

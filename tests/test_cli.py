@@ -2,6 +2,7 @@
 
 import shutil
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -72,6 +73,11 @@ def one_line_error(code, err):
         (["train", "--scale", "micro", "--set", "model.nonsense=1"], "no settable field"),
         (["train", "--scale", "pythia-14m"], "not implemented yet"),
         (["train", "--scale", "micro", "--seed", "-1"], "seed"),
+        (["attribute", "--scale", "micro", "--strategy", "exact"], "strategy"),
+        (
+            ["attribute", "--scale", "micro", "--unit", "previous-token", "--probe", "copy-logprob"],
+            "does not measure",
+        ),
     ],
 )
 def test_bad_input_gives_one_clear_line(args, needle, capsys, tmp_path):
@@ -102,3 +108,33 @@ def test_corrupt_checkpoint_and_manifest(trained, capsys, tmp_path):
     (last / "model.safetensors").write_bytes(b"garbage")
     code, _, err = run_cli(["train", "--scale", "micro", "--store", str(store)], capsys)
     assert one_line_error(code, err) and "corrupt checkpoint" in err
+
+
+def test_attribute_window_start_must_be_a_checkpoint(trained, capsys):
+    code, _, err = run_cli(
+        ["attribute", "--scale", "micro", "--store", str(trained), "--window-start", "7"], capsys
+    )
+    assert one_line_error(code, err) and "not a checkpoint step" in err
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--strategy", "ekfac"],
+        ["--strategy", "kfac"],
+        ["--strategy", "diagonal"],
+        ["--strategy", "identity"],
+        ["--unit", "previous-token"],
+        ["--probe", "copy-logprob", "--empirical-fisher"],
+    ],
+)
+def test_attribute_prints_head_window_top_rows_and_categories(trained, args, capsys):
+    code, out, err = run_cli(["attribute", "--scale", "micro", "--store", str(trained), *args], capsys)
+    assert code == 0, err
+    assert "target " in out and "formation window: steps 0-" in out
+    table = out.split("rank")[1]
+    assert len([ln for ln in table.splitlines() if ln.strip()[:2].strip().isdigit()]) >= 10
+    for cat in ("prose", "code", "latex", "markup", "records", "repetitive"):
+        assert cat in out
+    folder = out.strip().splitlines()[-1].split(": ")[1]
+    assert "strategy" in (Path(folder) / "manifest.json").read_text()

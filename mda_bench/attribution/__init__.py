@@ -1,0 +1,1 @@
+"""Attribution on one head: per-head split, kronfluence task, influence scores of rows."""

@@ -1,0 +1,142 @@
+"""Influence of training rows on one head's probe, with kronfluence on the split head.
+
+`influence_scores` is the computation (model + rows + probe in, one score per row out); the
+store stage around it lives in `stage.py`. Batch sizes are always explicit (kronfluence's
+automatic search retries ever-larger batches and can kill a CPU run) and factors are
+deterministic: sampled Fisher labels come from a seeded generator, eigendecompositions are
+exact, the data loader never shuffles.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import tempfile
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .split import split_head
+from .task import HeadTask, RowDataset
+
+STRATEGIES = ("ekfac", "kfac", "diagonal", "identity")
+
+
+@dataclass(frozen=True)
+class InfluenceConfig:
+    """Everything kronfluence is told; saved in the attribution manifest."""
+
+    strategy: str = "ekfac"
+    probe: str = "prefix-matching"
+    factor_batch_size: int = 32
+    score_batch_size: int = 32
+    empirical_fisher: bool = False  # False: the true Fisher with labels sampled from the model
+    fisher_seed: int = 0
+    damping: float | None = None  # None: kronfluence's heuristic, 0.1 x mean eigenvalue
+    whole_layer: bool = False  # track the fused attention layer instead of the split head
+
+    def validate(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"unknown strategy {self.strategy!r}; choose one of {', '.join(STRATEGIES)}")
+        if self.factor_batch_size < 1 or self.score_batch_size < 1:
+            raise ValueError("batch sizes must be >= 1")
+        if self.damping is not None and self.damping < 0:
+            raise ValueError("damping must be >= 0")
+
+
+def kronfluence_arguments(cfg: InfluenceConfig) -> dict:
+    """The FactorArguments and ScoreArguments of a config, as plain dicts for the manifest."""
+    from kronfluence.arguments import FactorArguments, ScoreArguments
+
+    fa = FactorArguments(strategy=cfg.strategy, use_empirical_fisher=cfg.empirical_fisher)
+    sa = ScoreArguments(damping_factor=cfg.damping, use_full_svd=True)
+    return {"factor_args": fa, "score_args": sa}
+
+
+def _plain(args) -> dict:
+    return {k: (str(v) if isinstance(v, torch.dtype) else v) for k, v in asdict(args).items()}
+
+
+class HeadInfluence:
+    """kronfluence on one head: `fit` factors on rows, then `score` rows against the probe.
+
+    Use as a context manager; factors live in a temporary folder removed on exit.
+    """
+
+    def __init__(self, model, layer: int, head: int, cfg: InfluenceConfig, workdir: Path | None = None):
+        from kronfluence.analyzer import Analyzer, prepare_model
+
+        cfg.validate()
+        self.cfg = cfg
+        torch.use_deterministic_algorithms(True)
+        net = model if cfg.whole_layer else split_head(model, layer, head)
+        net.config._attn_implementation = "eager"
+        net.eval()
+        task = HeadTask(layer, head, cfg.probe, whole_layer=cfg.whole_layer)
+        self.args = kronfluence_arguments(cfg)
+        logging.getLogger("kronfluence").setLevel(logging.WARNING)
+        self._tmp = tempfile.TemporaryDirectory(dir=workdir)
+        self._warn = warnings.catch_warnings()
+        self._warn.__enter__()
+        # kronfluence builds a (disabled) torch.cuda.amp.GradScaler, deprecated in torch 2.x
+        warnings.filterwarnings("ignore", message=".*GradScaler.*", category=FutureWarning)
+        quiet = not sys.stderr.isatty()
+        self.analyzer = Analyzer(
+            "head", prepare_model(net, task), task, cpu=True, output_dir=self._tmp.name, disable_tqdm=quiet
+        )
+
+    def __enter__(self) -> HeadInfluence:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._warn.__exit__(*exc)
+        self._tmp.cleanup()
+
+    def fit(self, rows: np.ndarray) -> None:
+        torch.manual_seed(self.cfg.fisher_seed)  # sampled Fisher labels
+        self.analyzer.fit_all_factors(
+            "factors",
+            RowDataset(rows),
+            per_device_batch_size=self.cfg.factor_batch_size,
+            factor_args=self.args["factor_args"],
+            overwrite_output_dir=True,
+        )
+
+    def score(self, rows: np.ndarray, probe: torch.Tensor) -> np.ndarray:
+        queries = RowDataset(probe)
+        self.analyzer.compute_pairwise_scores(
+            "scores",
+            "factors",
+            query_dataset=queries,
+            train_dataset=RowDataset(rows),
+            per_device_query_batch_size=len(queries),
+            per_device_train_batch_size=self.cfg.score_batch_size,
+            score_args=self.args["score_args"],
+            overwrite_output_dir=True,
+        )
+        scores = self.analyzer.load_pairwise_scores("scores")["all_modules"]
+        # one row of scores per probe sequence; the probe is their mean (influence is linear)
+        return scores.double().sum(0).numpy() / len(queries)
+
+
+def influence_scores(
+    model,
+    layer: int,
+    head: int,
+    rows: np.ndarray,
+    probe: torch.Tensor,
+    cfg: InfluenceConfig,
+    fit_rows: np.ndarray | None = None,
+    workdir: Path | None = None,
+) -> np.ndarray:
+    """Influence of each of `rows` ([n, ctx] token ids) on the mean probe of head (layer, head).
+
+    Factors are fitted on `fit_rows` (default: `rows`). Positive = up-weighting the row raises
+    the probe. Returns float64 [n].
+    """
+    with HeadInfluence(model, layer, head, cfg, workdir) as hi:
+        hi.fit(rows if fit_rows is None else fit_rows)
+        return hi.score(rows, probe)

@@ -1,0 +1,200 @@
+"""The attribution stage: locate the unit, score every row of its window, store the table.
+
+Output folder (content-addressed, `runs/attribution/<key>/`): `scores.csv` (row id, step,
+influence, loss at the end-of-window checkpoint, dominant category, category token counts),
+`top.jsonl` / `bottom.jsonl` (the extreme rows with decoded text), `unit.json` (the head and
+window with the numbers that chose them) and the manifest with every kronfluence argument.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..categories import CATEGORIES
+from ..errors import MdaError
+from ..heads import locate_unit, make_probe
+from ..model import build_model
+from ..pipeline import Data, Run
+from ..scales import Scale
+from ..store import Store, read_json
+from ..train import load_checkpoint, row_losses
+from .score import InfluenceConfig, _plain, influence_scores, kronfluence_arguments
+from .task import UNIT_PROBES
+
+ATTRIBUTION_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Attribution:
+    key: str
+    path: Path
+    unit: dict
+    table: list[dict]  # one dict per window row, in row order
+    manifest: dict
+
+
+def default_probe(unit: str) -> str:
+    return UNIT_PROBES[unit][0]
+
+
+def check_probe(unit: str, probe: str) -> None:
+    if probe not in UNIT_PROBES[unit]:
+        raise MdaError(
+            f"probe {probe!r} does not measure unit {unit!r}; choose {', '.join(UNIT_PROBES[unit])}"
+        )
+
+
+def _checkpoint_model(scale: Scale, run: Run, step: int):
+    path = run.path / "ckpt" / f"step-{step:06d}"
+    if not path.is_dir():
+        raise MdaError(f"run {run.path} has no checkpoint at step {step}")
+    model = build_model(scale.model, 0)
+    load_checkpoint(model, None, path)
+    return model.eval()
+
+
+@torch.no_grad()
+def _row_losses(model, rows: np.ndarray, batch: int) -> np.ndarray:
+    out = [
+        row_losses(model, torch.from_numpy(rows[i : i + batch].astype(np.int64)))
+        for i in range(0, len(rows), batch)
+    ]
+    return torch.cat(out).double().numpy()
+
+
+def attribute_stage(
+    scale: Scale,
+    store: Store,
+    data: Data,
+    run: Run,
+    unit: str = "induction",
+    influence: InfluenceConfig | None = None,
+    window_start: int = 0,
+    n_extreme: int = 50,
+    log=print,
+) -> Attribution:
+    """Score every training row of the unit's formation window (or load the stored scores)."""
+    influence = influence or InfluenceConfig(probe=default_probe(unit))
+    check_probe(unit, influence.probe)
+    try:
+        influence.validate()
+        located = locate_unit(run.records, unit, start=window_start)
+    except ValueError as exc:
+        raise MdaError(str(exc)) from None
+    start, end = located["window"]
+    cfg = {
+        "version": ATTRIBUTION_VERSION,
+        "train": run.key,
+        "unit": unit,
+        "window_start": window_start,
+        "influence": influence,
+        "n_extreme": n_extreme,
+    }
+    key, done = store.lookup("attribution", cfg)
+    if done is None:
+        started = time.time()
+        B = scale.train.batch_size
+        row_ids = np.arange(start * B, end * B)
+        rows = data.stream.rows(row_ids)
+        model = _checkpoint_model(scale, run, end)
+        probe = make_probe(scale.model.vocab_size, scale.probe)
+        log(
+            f"scoring {len(row_ids):,} rows of steps {start}-{end} on L{located['layer']}H{located['head']} "
+            f"({influence.strategy}, probe {influence.probe}) ..."
+        )
+        t0 = time.time()
+        scores = influence_scores(model, located["layer"], located["head"], rows, probe, influence)
+        seconds = time.time() - t0
+        losses = _row_losses(model, rows, influence.score_batch_size)
+        part = store.begin("attribution", key, fresh=True)
+        table = _table(data, row_ids, B, scores, losses)
+        _write_table(part / "scores.csv", table)
+        order = np.argsort(-scores, kind="stable")
+        tok = data.tokenizer()
+        for name, idx in (("top", order[:n_extreme]), ("bottom", order[::-1][:n_extreme])):
+            with open(part / f"{name}.jsonl", "w") as f:
+                for i in idx:
+                    text = tok.decode(rows[i].tolist(), skip_special_tokens=False)
+                    f.write(json.dumps({**table[i], "text": text}) + "\n")
+        (part / "unit.json").write_text(json.dumps({**located, "checkpoint": end}, indent=2))
+        args = kronfluence_arguments(influence)
+        done = store.finish(
+            "attribution",
+            key,
+            cfg,
+            started,
+            unit={**located, "checkpoint": end},
+            kronfluence={k: _plain(v) for k, v in args.items()},
+            rows=len(row_ids),
+            influence_seconds=round(seconds, 2),
+            corpus_hash=data.corpus_hash,
+        )
+    return load_attribution(done)
+
+
+def _table(data: Data, row_ids: np.ndarray, B: int, scores: np.ndarray, losses: np.ndarray) -> list[dict]:
+    cats = data.stream.chunk_cats[data.stream.order[row_ids]]
+    out = []
+    for i, r in enumerate(row_ids):
+        counts = {c: int(n) for c, n in zip(CATEGORIES, cats[i])}
+        out.append(
+            {
+                "row": int(r),
+                "step": int(r // B),
+                "score": float(scores[i]),
+                "loss": float(losses[i]),
+                "category": CATEGORIES[int(np.argmax(cats[i]))],
+                **counts,
+            }
+        )
+    return out
+
+
+def _write_table(path: Path, table: list[dict]) -> None:
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(table[0]))
+        w.writeheader()
+        for rec in table:
+            w.writerow({k: (repr(v) if isinstance(v, float) else v) for k, v in rec.items()})
+
+
+def load_attribution(path: Path) -> Attribution:
+    manifest = read_json(path / "manifest.json")
+    try:
+        with open(path / "scores.csv", newline="") as f:
+            table = [
+                {
+                    k: (v if k == "category" else float(v) if k in ("score", "loss") else int(v))
+                    for k, v in rec.items()
+                }
+                for rec in csv.DictReader(f)
+            ]
+    except (OSError, ValueError) as exc:
+        raise MdaError(f"corrupt attribution table in {path}: {exc}") from exc
+    return Attribution(manifest["key"], path, manifest["unit"], table, manifest)
+
+
+def category_breakdown(table: list[dict], top_frac: float = 0.1) -> list[dict]:
+    """Token share of each category in the top `top_frac` rows by influence vs the window."""
+    counts = np.array([[rec[c] for c in CATEGORIES] for rec in table], dtype=float)
+    scores = np.array([rec["score"] for rec in table])
+    n_top = max(1, int(round(top_frac * len(table))))
+    top = np.argsort(-scores, kind="stable")[:n_top]
+    base = counts.sum(0) / counts.sum()
+    share = counts[top].sum(0) / counts[top].sum()
+    return [
+        {
+            "category": c,
+            "window share": float(base[i]),
+            "top share": float(share[i]),
+            "ratio": float(share[i] / base[i]) if base[i] > 0 else float("nan"),
+        }
+        for i, c in enumerate(CATEGORIES)
+    ]

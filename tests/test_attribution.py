@@ -1,0 +1,211 @@
+"""Attribution sanity checks on the micro scale: split exactness, exact-influence agreement,
+the identity strategy, batch-size invariance, independence from interventions, and the sign."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from mda_bench.attribution.score import InfluenceConfig, influence_scores
+from mda_bench.attribution.split import split_head
+from mda_bench.attribution.stage import attribute_stage, category_breakdown
+from mda_bench.attribution.task import HeadTask, probe_value
+from mda_bench.heads import locate_unit, make_probe
+from mda_bench.model import build_model
+from mda_bench.pipeline import train_stage
+from mda_bench.scales import ModelConfig
+from mda_bench.store import Store
+from mda_bench.train import load_checkpoint
+
+
+@pytest.fixture(scope="module")
+def baseline(micro, micro_data, tmp_path_factory):
+    store = Store(tmp_path_factory.mktemp("att"))
+    return store, train_stage(micro, store, micro_data, progress=False)
+
+
+@pytest.fixture(scope="module")
+def trained_model(micro, baseline):
+    _, run = baseline
+    model = build_model(micro.model, 0)
+    load_checkpoint(model, None, run.path / "ckpt" / f"step-{micro.train.steps:06d}")
+    return model.eval()
+
+
+def _rows(micro_data, n):
+    return micro_data.stream.rows(np.arange(n))
+
+
+def spearman(a, b) -> float:
+    ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+@pytest.mark.parametrize("n_heads", [1, 2, 4])
+def test_split_model_matches_original_logits(n_heads):
+    model = build_model(ModelConfig(2, 32, n_heads, 32, 300), 3)
+    with torch.no_grad():  # move away from init so biases and every head matter
+        for p in model.parameters():
+            p.add_(0.2 * torch.randn_like(p))
+    x = torch.randint(0, 300, (3, 32), generator=torch.Generator().manual_seed(0))
+    ref = model(input_ids=x).logits
+    for layer in range(2):
+        for head in range(n_heads):
+            split = split_head(model, layer, head)
+            assert torch.allclose(split(input_ids=x).logits, ref, atol=1e-5)
+            names = {n for n, _ in split.named_modules()}
+            assert {f"gpt_neox.layers.{layer}.attention.{m}" for m in ("qk", "v", "o")} <= names
+
+
+def test_split_head_pattern_is_the_models_own(trained_model, micro):
+    probe = make_probe(micro.model.vocab_size, micro.probe)
+    attn = trained_model(input_ids=probe, output_attentions=True).attentions
+    split = split_head(trained_model, 1, 1)
+    value = probe_value(split, probe, 1, 1, "prefix-matching")
+    half = probe.shape[1] // 2
+    q = torch.arange(half, 2 * half)
+    expected = attn[1][:, 1][:, q, q - half + 1].mean(-1).sum()
+    assert torch.allclose(value, expected, atol=1e-6)
+
+
+def _per_row_grads(model, rows, names):
+    """Per-row gradients of the summed next-token loss w.r.t. the tracked modules (W | b)."""
+    task = HeadTask(1, 0, "prefix-matching")
+    params = [p for n, m in model.named_modules() if n in names for p in (m.weight, m.bias) if p is not None]
+    out = []
+    for r in rows:
+        loss = task.compute_train_loss({"input_ids": torch.as_tensor(r[None], dtype=torch.long)}, model)
+        out.append(torch.cat([g.reshape(-1) for g in torch.autograd.grad(loss, params)]))
+    return torch.stack(out).double(), params
+
+
+def test_identity_is_the_gradient_dot_product(trained_model, micro, micro_data):
+    rows = _rows(micro_data, 64)
+    probe = make_probe(micro.model.vocab_size, micro.probe)
+    split = split_head(trained_model, 1, 0)
+    grads, params = _per_row_grads(split, rows, HeadTask(1, 0).modules)
+    measure = probe_value(split, probe, 1, 0, "prefix-matching") / probe.shape[0]
+    gq = torch.cat([g.reshape(-1) for g in torch.autograd.grad(measure, params)]).double()
+    # a descent step on row i moves the probe by -lr * gq . g_i: influence = -gq . H^-1 g_i
+    ident = influence_scores(trained_model, 1, 0, rows, probe, InfluenceConfig(strategy="identity"))
+    np.testing.assert_allclose(ident, -(grads @ gq).numpy(), rtol=1e-3, atol=1e-9)
+
+
+@pytest.mark.parametrize("head", [0, 1])
+def test_ekfac_tracks_exact_inverse_fisher_influence(trained_model, micro, micro_data, head):
+    """Against the exact damped empirical Fisher of the head's QK block (1,056 parameters,
+    800 rows), EK-FAC must rank rows clearly and better than the plain gradient product.
+    Measured: Spearman 0.75 / 0.65 for heads 0 / 1 (identity 0.52 / 0.52); 0.87 / 0.76 at
+    10x the damping. The issue's 0.9 is not reached (README, attribution)."""
+    rows = micro_data.stream.chunks[:800]
+    probe = make_probe(micro.model.vocab_size, micro.probe)
+    split = split_head(trained_model, 1, head)
+    grads, params = _per_row_grads(split, rows, HeadTask(1, head).modules)
+    measure = probe_value(split, probe, 1, head, "prefix-matching") / probe.shape[0]
+    gq = torch.cat([g.reshape(-1) for g in torch.autograd.grad(measure, params)]).double()
+    fisher = grads.T @ grads / len(rows)
+    damping = 0.1 * float(torch.trace(fisher)) / fisher.shape[0]  # kronfluence's own heuristic
+    exact = -grads @ torch.linalg.solve(fisher + damping * torch.eye(len(gq), dtype=torch.float64), gq)
+    rho = {
+        s: spearman(influence_scores(trained_model, 1, head, rows, probe, cfg), exact.numpy())
+        for s, cfg in (
+            ("ekfac", InfluenceConfig(strategy="ekfac", empirical_fisher=True, damping=damping)),
+            ("identity", InfluenceConfig(strategy="identity")),
+        )
+    }
+    assert rho["ekfac"] >= 0.6 and rho["ekfac"] > rho["identity"] + 0.1, rho
+
+
+def test_scores_do_not_depend_on_batch_size(trained_model, micro, micro_data):
+    rows = _rows(micro_data, 40)
+    probe = make_probe(micro.model.vocab_size, micro.probe)
+    a = influence_scores(
+        trained_model, 1, 0, rows, probe, InfluenceConfig(factor_batch_size=8, score_batch_size=8)
+    )
+    b = influence_scores(
+        trained_model, 1, 0, rows, probe, InfluenceConfig(factor_batch_size=8, score_batch_size=5)
+    )
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6 * np.abs(a).max())
+
+
+def test_factors_are_deterministic(trained_model, micro, micro_data):
+    rows = _rows(micro_data, 32)
+    probe = make_probe(micro.model.vocab_size, micro.probe)
+    cfg = InfluenceConfig(strategy="ekfac", fisher_seed=3)
+    assert np.array_equal(
+        influence_scores(trained_model, 1, 0, rows, probe, cfg),
+        influence_scores(trained_model, 1, 0, rows, probe, cfg),
+    )
+
+
+def test_masked_row_still_scored_and_attribution_ignores_weights(micro, micro_data, baseline):
+    store, run = baseline
+    att = attribute_stage(micro, store, micro_data, run, log=lambda m: None)
+    start, end = att.unit["window"]
+    assert [r["row"] for r in att.table] == list(range(start * 8, end * 8))
+    weights = np.ones(micro_data.stream.n_rows, dtype=np.float32)
+    weights[5] = 0.0
+    masked = train_stage(micro, store, micro_data, weights=weights, progress=False)
+    # the attribution of the masked run's window still scores row 5 (finite, from its tokens)
+    att_m = attribute_stage(micro, store, micro_data, masked, log=lambda m: None)
+    row5 = [r for r in att_m.table if r["row"] == 5]
+    assert len(row5) == 1 and np.isfinite(row5[0]["score"])
+    assert att.path != att_m.path
+    # a stored attribution is reused, not recomputed
+    assert attribute_stage(micro, store, micro_data, run, log=lambda m: None).path == att.path
+
+
+def test_upweighting_top_rows_raises_the_probe_more_than_bottom_rows(
+    micro, micro_data, baseline, trained_model
+):
+    store, run = baseline
+    att = attribute_stage(micro, store, micro_data, run, log=lambda m: None)
+    model = build_model(micro.model, 0)
+    ck = run.path / "ckpt" / f"step-{att.unit['checkpoint']:06d}"
+    probe = make_probe(micro.model.vocab_size, micro.probe)
+    order = np.argsort([-r["score"] for r in att.table])
+    ids = np.array([r["row"] for r in att.table])
+    layer, head = att.unit["layer"], att.unit["head"]
+
+    def after_steps(row_ids) -> float:
+        load_checkpoint(model, None, ck)
+        split = split_head(model, layer, head)
+        opt = torch.optim.SGD(split.parameters(), lr=1e-3)
+        tokens = torch.as_tensor(micro_data.stream.rows(row_ids), dtype=torch.long)
+        task = HeadTask(layer, head)
+        for _ in range(3):
+            opt.zero_grad()
+            task.compute_train_loss({"input_ids": tokens}, split).backward()
+            opt.step()
+        with torch.no_grad():
+            return float(probe_value(split, probe, layer, head, "prefix-matching"))
+
+    k = 16
+    assert after_steps(ids[order[:k]]) > after_steps(ids[order[-k:]])
+
+
+def test_locate_unit_window_and_errors():
+    recs = [
+        {"step": s, "induction": [[0.0, 0.0], [0.02, y]], "previous-token": [[p, 0.1], [0.0, 0.0]]}
+        for s, y, p in [(0, 0.02, 0.1), (100, 0.03, 0.5), (200, 0.3, 0.6), (300, 0.5, 0.6), (400, 0.52, 0.6)]
+    ]
+    u = locate_unit(recs, "induction")
+    assert (u["layer"], u["head"], u["rose"]) == (1, 1, True)
+    # 90% of the rise 0.02 -> 0.52 is 0.47, crossed between 200 and 300: the window ends at 300
+    assert u["window"] == (0, 300) and 200 < u["rise_90"] < 300
+    p = locate_unit(recs, "previous-token")
+    assert (p["layer"], p["head"]) == (0, 0)
+    assert locate_unit(recs, "induction", start=100)["window"] == (100, 300)
+    with pytest.raises(ValueError, match="not a checkpoint"):
+        locate_unit(recs, "induction", start=150)
+
+
+def test_category_breakdown_on_a_hand_made_table():
+    cats = dict.fromkeys(("prose", "code", "latex", "markup", "records", "repetitive"), 0)
+    table = [{**cats, "prose": 10, "score": float(i)} for i in range(9)]
+    table.append({**cats, "latex": 10, "score": 100.0})  # the top 10% is the one latex row
+    br = {b["category"]: b for b in category_breakdown(table)}
+    assert br["latex"]["window share"] == pytest.approx(0.1)
+    assert br["latex"]["top share"] == 1.0 and br["latex"]["ratio"] == pytest.approx(10)
+    assert br["prose"]["top share"] == 0.0
