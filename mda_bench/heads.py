@@ -100,13 +100,18 @@ def top_head(scores: np.ndarray, min_layer: int = 1) -> tuple[int, int, float]:
     return int(layer) + min_layer, int(h), float(sub[layer, h])
 
 
+# A rise smaller than this is probe noise (untrained micro/tiny heads drift by ~0.01), not a unit.
+MIN_RISE = 0.05
+
+
 def locate_unit(records: list[dict], unit: str = "induction", start: int = 0) -> dict:
     """Target head and formation window from a baseline run's per-checkpoint scores.
 
     induction: the highest final prefix-matching score in layers >= 1; previous-token: the
     highest final previous-token score in any layer. The window runs from `start` to the first
     checkpoint at or after the score's 90% crossing (the end of its rise); a head whose score
-    never rose gets the whole run, flagged `rose: False`.
+    never rose by at least MIN_RISE gets the window from `start` to the last checkpoint,
+    flagged `rose: False`.
     """
     from .metrics import crossing_step
 
@@ -124,7 +129,7 @@ def locate_unit(records: list[dict], unit: str = "induction", start: int = 0) ->
     keep = steps >= start
     steps, ys = steps[keep], ys[keep]
     first = float(ys[0])
-    rose = final > first
+    rose = final - first >= MIN_RISE
     # 10% and 90% of the rise from the window start to the final score
     lo = crossing_step(steps, ys, first + 0.1 * (final - first)) if rose else None
     hi = crossing_step(steps, ys, first + 0.9 * (final - first)) if rose else None

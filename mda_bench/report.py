@@ -124,7 +124,10 @@ def attribution_lines(att, tokenizer=None, n_top: int = 10) -> list[str]:
 
     u, m = att.unit, att.manifest
     how = "layers >= 1" if u["unit"] == "induction" else "any layer"
-    rise = "never rose: the window is the whole run"
+    rise = (
+        "it never rose by 0.05: no unit formed, the window runs to the last checkpoint "
+        "and the scores attribute noise"
+    )
     if u["rose"]:
         r10 = "?" if u["rise_10"] is None else f"{u['rise_10']:.0f}"
         rise = f"10% of its rise at step {r10}, 90% at step {u['rise_90']:.0f}"
