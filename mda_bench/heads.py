@@ -51,13 +51,17 @@ def probe_model(model, probe: torch.Tensor, types=tuple(HEAD_TYPES)) -> dict:
     model.train(was_training)
     attn = torch.stack(out.attentions)  # [layers, seqs, heads, q, k]
     scores = {t: HEAD_TYPES[t](attn, half).mean(1).numpy() for t in types}  # mean over seqs
-    logp = F.log_softmax(out.logits.float(), -1)
+    scores["copy_logprob"] = float(copy_target_logprob(out.logits, probe).mean())
+    return scores
+
+
+def copy_target_logprob(logits: torch.Tensor, probe: torch.Tensor) -> torch.Tensor:
+    """Per-sequence mean log-prob of the induction target in the second copy, [n_seqs]."""
+    half = probe.shape[1] // 2
     # Position i (half <= i < 2*half-1) predicts token i+1, a copy of token i-half+1.
     pos = torch.arange(half, 2 * half - 1)
-    target = probe[:, pos + 1]
-    copy_lp = logp[:, pos].gather(-1, target.unsqueeze(-1)).squeeze(-1)
-    scores["copy_logprob"] = float(copy_lp.mean())
-    return scores
+    logp = F.log_softmax(logits[:, pos].float(), -1)
+    return logp.gather(-1, probe[:, pos + 1].unsqueeze(-1)).squeeze(-1).mean(-1)
 
 
 def icl_positions(ctx: int) -> tuple[int, int, int]:
@@ -115,9 +119,9 @@ def locate_unit(records: list[dict], unit: str = "induction", start: int = 0) ->
     """
     from .metrics import crossing_step
 
-    kind = {"induction": "induction", "previous-token": "previous-token"}.get(unit)
-    if kind is None:
-        raise ValueError(f"unknown unit {unit!r}; choose induction or previous-token")
+    if unit not in HEAD_TYPES:
+        raise ValueError(f"unknown unit {unit!r}; choose one of {', '.join(HEAD_TYPES)}")
+    kind = unit  # the unit's own head type is its score
     steps = np.array([r["step"] for r in records])
     layer, head, final = top_head(np.array(records[-1][kind]), min_layer=1 if unit == "induction" else 0)
     ys = np.array([r[kind][layer][head] for r in records])

@@ -56,7 +56,7 @@ def kronfluence_arguments(cfg: InfluenceConfig) -> dict:
     return {"factor_args": fa, "score_args": sa}
 
 
-def _plain(args) -> dict:
+def plain_args(args) -> dict:
     return {k: (str(v) if isinstance(v, torch.dtype) else v) for k, v in asdict(args).items()}
 
 

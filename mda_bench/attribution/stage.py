@@ -25,7 +25,7 @@ from ..pipeline import Data, Run
 from ..scales import Scale
 from ..store import Store, read_json
 from ..train import load_checkpoint, row_losses
-from .score import InfluenceConfig, _plain, influence_scores, kronfluence_arguments
+from .score import InfluenceConfig, influence_scores, kronfluence_arguments, plain_args
 from .task import UNIT_PROBES
 
 ATTRIBUTION_VERSION = 1
@@ -131,7 +131,7 @@ def attribute_stage(
             cfg,
             started,
             unit={**located, "checkpoint": end},
-            kronfluence={k: _plain(v) for k, v in args.items()},
+            kronfluence={k: plain_args(v) for k, v in args.items()},
             rows=len(row_ids),
             influence_seconds=round(seconds, 2),
             corpus_hash=data.corpus_hash,

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from kronfluence.task import Task
 
-from ..heads import prefix_matching_score, previous_token_score
+from ..heads import copy_target_logprob, prefix_matching_score, previous_token_score
 from .split import SplitAttention, split_module_names
 
 # probe name -> the split head's modules its gradient reaches
@@ -32,10 +32,7 @@ def probe_value(model, probe: torch.Tensor, layer: int, head: int, kind: str) ->
     out = model(input_ids=probe, output_attentions=not split and kind != "copy-logprob")
     logits = out.logits
     if kind == "copy-logprob":
-        # position i (half <= i < 2*half-1) predicts token i+1, the copy of token i-half+1
-        pos = torch.arange(half, 2 * half - 1)
-        logp = F.log_softmax(logits[:, pos].float(), -1)
-        return logp.gather(-1, probe[:, pos + 1].unsqueeze(-1)).squeeze(-1).mean(-1).sum()
+        return copy_target_logprob(logits, probe).sum()
     pattern = attn.last_pattern if split else out.attentions[layer][:, head]
     if kind == "prefix-matching":
         return prefix_matching_score(pattern, half).sum()
