@@ -88,16 +88,23 @@ def list_claims() -> None:
     click.echo(tabulate(rows, headers=["claim", "implemented", "the paper's claim"]))
 
 
+def _seed_options(f):
+    """--seed and --order-seed: which baseline run a command trains or reads."""
+    f = click.option(
+        "--order-seed",
+        default=0,
+        show_default=True,
+        type=click.IntRange(min=0),
+        help="Seed of the data order.",
+    )(f)
+    return click.option(
+        "--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Init seed."
+    )(f)
+
+
 @cli.command()
 @_scale_options
-@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Init seed.")
-@click.option(
-    "--order-seed",
-    default=0,
-    show_default=True,
-    type=click.IntRange(min=0),
-    help="Seed of the data order.",
-)
+@_seed_options
 @click.option(
     "--plot",
     default=None,
@@ -124,8 +131,7 @@ def train(scale, store, corpus, sets, seed, order_seed, plot) -> None:
 
 @cli.command()
 @_scale_options
-@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Init seed.")
-@click.option("--order-seed", default=0, show_default=True, type=click.IntRange(min=0), help="Data order.")
+@_seed_options
 @click.option(
     "--unit", default="induction", show_default=True, type=click.Choice(["induction", "previous-token"])
 )
