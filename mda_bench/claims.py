@@ -27,3 +27,35 @@ class Claim:
     passes_when: str
     metrics: tuple[Metric, ...] = field(default_factory=tuple)
     implemented: bool = False
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A verdict, the rule that decides it (stated before looking), and the measured reasons."""
+
+    verdict: str
+    rule: str
+    reasons: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"verdict must be one of {VERDICTS}, got {self.verdict!r}")
+
+
+@dataclass
+class Section:
+    """A titled table (or text) a task adds to its report."""
+
+    title: str
+    headers: list[str] = field(default_factory=list)
+    rows: list[list] = field(default_factory=list)
+    text: str = ""
+
+
+@dataclass
+class TaskResult:
+    claim: Claim
+    table: list[dict]  # one row per run (results_table)
+    verdict: Verdict
+    sections: list[Section] = field(default_factory=list)
+    plots: list[tuple[str, str]] = field(default_factory=list)  # (caption, file name)

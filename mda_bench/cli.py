@@ -23,6 +23,9 @@ def _claims():
     return CLAIMS
 
 
+_SECTIONS = ("model", "train", "corpus", "probe", "repeat")
+
+
 def _override(scale: Scale, corpus: str | None, sets: tuple[str, ...]) -> Scale:
     """Apply --corpus and --set section.field=value to a scale, then validate it."""
     if corpus is not None:
@@ -30,8 +33,8 @@ def _override(scale: Scale, corpus: str | None, sets: tuple[str, ...]) -> Scale:
     for item in sets:
         path, eq, raw = item.partition("=")
         section, dot, name = path.partition(".")
-        if not eq or not dot or section not in ("model", "train", "corpus", "probe"):
-            raise MdaError(f"--set wants section.field=value (model/train/corpus/probe), got {item!r}")
+        if not eq or not dot or section not in _SECTIONS:
+            raise MdaError(f"--set wants section.field=value ({'/'.join(_SECTIONS)}), got {item!r}")
         sub = getattr(scale, section)
         fields = {f.name: f for f in dataclasses.fields(sub)}
         if name not in fields or name == "mixture":
@@ -203,22 +206,125 @@ def attribute(
 @cli.command()
 @click.argument("claim")
 @_scale_options
+@_seed_options
 @click.option(
-    "--unit",
-    default="induction",
-    show_default=True,
-    type=click.Choice(["induction", "previous-token"]),
+    "--unit", default="induction", show_default=True, type=click.Choice(["induction", "previous-token"])
 )
-def run(claim, scale, store, corpus, sets, unit) -> None:
+@click.option(
+    "--strategy",
+    default="ekfac",
+    show_default=True,
+    type=click.Choice(["ekfac", "kfac", "diagonal", "identity"]),
+    help="kronfluence Hessian approximation for the attribution.",
+)
+@click.option(
+    "--k-fraction",
+    default=0.1,
+    show_default=True,
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    help="k as a fraction of the window's rows.",
+)
+@click.option(
+    "--draws", default=4, show_default=True, type=click.IntRange(min=2), help="Random draws per operation."
+)
+@click.option(
+    "--noise-runs",
+    default=3,
+    show_default=True,
+    type=click.IntRange(min=2),
+    help="Seed-noise (reorder) runs.",
+)
+@click.option(
+    "--window-start",
+    default=None,
+    type=click.IntRange(min=0),
+    help="A checkpoint step (default: the scale's).",
+)
+@click.option(
+    "--jobs", default=1, show_default=True, type=click.IntRange(min=1), help="Branch runs trained at once."
+)
+@click.option(
+    "--reports",
+    default="reports",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Reports go to REPORTS/<scale>/.",
+)
+def run(
+    claim,
+    scale,
+    store,
+    corpus,
+    sets,
+    seed,
+    order_seed,
+    unit,
+    strategy,
+    k_fraction,
+    draws,
+    noise_runs,
+    window_start,
+    jobs,
+    reports,
+) -> None:
     """Run one claim task (or `all`) end to end and write its report."""
-    claims = _claims()
-    if claim != "all" and claim not in claims:
-        raise MdaError(f"unknown claim {claim!r}; choose one of: all, {', '.join(claims)}")
-    _override(get_scale(scale), corpus, sets)
-    chosen = list(claims.values()) if claim == "all" else [claims[claim]]
-    missing = [c.id for c in chosen if not c.implemented]
-    if missing:
-        raise MdaError(f"claim(s) not implemented yet: {', '.join(missing)}")
+    from tasks import TASKS
+
+    from .claim_report import write_report, write_summary
+    from .experiment import ExperimentConfig, prepare
+    from .store import config_key
+
+    if claim != "all" and claim not in TASKS:
+        raise MdaError(f"unknown claim {claim!r}; choose one of: all, {', '.join(TASKS)}")
+    sc = _override(get_scale(scale), corpus, sets)
+    chosen = list(TASKS) if claim == "all" else [claim]
+    missing = [c for c in chosen if not TASKS[c].CLAIM.implemented]
+    if claim != "all" and missing:
+        raise MdaError(f"claim {claim} is not implemented yet")
+    cfg = ExperimentConfig(
+        unit=unit,
+        strategy=strategy,
+        k_fraction=k_fraction,
+        draws=draws,
+        noise_runs=noise_runs,
+        seed=seed,
+        order_seed=order_seed,
+        window_start=window_start,
+    )
+    st = Store(store)
+    say = lambda m: click.echo(m, err=True)  # noqa: E731
+    try:
+        exp = prepare(sc, st, cfg, log=say)
+    except ValueError as exc:
+        raise MdaError(str(exc)) from None
+    out_dir = Path(reports) / sc.name
+    chash = config_key({"scale": sc, "experiment": cfg})[:16]
+    for cid in chosen:
+        if cid in missing:
+            say(f"{cid}: not implemented yet, skipped")
+            continue
+        result = TASKS[cid].run(exp, n_jobs=jobs)
+        md = write_report(result, exp, out_dir, _command(cid), chash)
+        click.echo(f"{cid}: {result.verdict.verdict}  ({md})")
+        for reason in result.verdict.reasons:
+            click.echo(f"  - {reason}")
+    click.echo(f"summary: {write_summary(out_dir, {c: TASKS[c].CLAIM for c in TASKS})}")
+
+
+def _command(claim: str) -> str:
+    """The command that reproduces a report: this claim plus every option not at its default
+    (where things are written, --store and --reports, left out)."""
+    ctx = click.get_current_context()
+    parts = [f"mda-bench run {claim}", f"--scale {ctx.params['scale']}"]
+    for p in ctx.command.params:
+        if not isinstance(p, click.Option) or p.name in ("scale", "store", "reports"):
+            continue
+        value = ctx.params[p.name]
+        if p.multiple:
+            parts += [f"{p.opts[0]} {v}" for v in value]
+        elif value != p.default and value is not None:
+            parts.append(f"{p.opts[0]} {value}")
+    return " ".join(parts)
 
 
 def main() -> None:

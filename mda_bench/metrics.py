@@ -40,3 +40,44 @@ def area(steps, scores, start: float, end: float) -> float:
     scores = np.asarray(scores, dtype=float)
     grid = np.union1d(steps[(steps > start) & (steps < end)], [start, end])
     return float(np.trapezoid(np.interp(grid, steps, scores), grid))
+
+
+def score_at(steps, scores, step: float) -> float:
+    """The curve's value at `step`, linearly interpolated between checkpoints."""
+    return float(np.interp(step, np.asarray(steps, dtype=float), np.asarray(scores, dtype=float)))
+
+
+def curve_metrics(
+    steps, scores, reference_final: float, window: tuple[int, int], fraction: float = 0.5
+) -> dict:
+    """Onset, area over the window and score at the window's end, for one run's curve.
+
+    A curve that never reaches the onset level within its steps has a censored onset: the
+    last step is reported as a lower bound and `censored` is True.
+    """
+    onset = onset_step(steps, scores, reference_final, fraction)
+    censored = onset is None
+    return {
+        "onset": float(np.asarray(steps)[-1]) if censored else onset,
+        "censored": censored,
+        "area": area(steps, scores, *window),
+        "end_score": score_at(steps, scores, window[1]),
+    }
+
+
+def effect(run: dict, base: dict) -> dict:
+    """DESIGN.md effect: onset(run) - onset(baseline), area(run) - area(baseline)."""
+    return {
+        "d_onset": run["onset"] - base["onset"],
+        "d_area": run["area"] - base["area"],
+        "d_end_score": run["end_score"] - base["end_score"],
+        "censored": run["censored"],
+    }
+
+
+def mean_sd(values) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for fewer than two values)."""
+    v = np.asarray(list(values), dtype=float)
+    if v.size == 0:
+        return float("nan"), float("nan")
+    return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0

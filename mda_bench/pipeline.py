@@ -16,7 +16,7 @@ from .store import Store, read_json
 from .stream import TokenStream, build_stream, load_tokenizer, stream_summary, train_tokenizer
 from .train import read_records, train_run
 
-DATA_VERSION = 1
+DATA_VERSION = 2
 TRAIN_VERSION = 1
 
 
@@ -56,6 +56,7 @@ def data_config(scale: Scale, order_seed: int) -> dict:
         "vocab_size": scale.model.vocab_size,
         "ctx": scale.model.ctx,
         "n_rows": scale.train.steps * scale.train.batch_size,
+        "repeat": scale.repeat,
         "order_seed": order_seed,
     }
 
@@ -69,7 +70,7 @@ def prepare_data(scale: Scale, store: Store, order_seed: int = 0, log=print) -> 
         log(f"building corpus ({scale.corpus.source}, {scale.corpus.n_chars:,} chars) ...")
         docs = build_corpus(scale.corpus)
         tok = train_tokenizer(docs, scale.model.vocab_size)
-        stream = build_stream(docs, tok, scale.model.ctx, cfg["n_rows"], seed=order_seed)
+        stream = build_stream(docs, tok, scale.model.ctx, cfg["n_rows"], seed=order_seed, repeat=scale.repeat)
         part = store.begin("data", key, fresh=True)
         tok.save(str(part / "tokenizer.json"))
         stream.save(part / "stream.npz")

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 
 from .corpus import CorpusConfig
 from .errors import MdaError
+from .stream import RepeatRows
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,8 @@ class Scale:
     train: TrainConfig
     corpus: CorpusConfig = field(default_factory=CorpusConfig)
     probe: ProbeConfig = field(default_factory=ProbeConfig)
+    repeat: RepeatRows = field(default_factory=RepeatRows)
+    window_start: int = 0  # default first step of the formation window (a checkpoint step)
     tokenizer: str = "bpe"  # "bpe": trained locally on the corpus; else a hub tokenizer name
     cpu: bool = True
 
@@ -79,6 +82,7 @@ class Scale:
             if not ok:
                 raise MdaError(f"scale {self.name}: {msg}")
         self.corpus.validate()
+        self.repeat.validate(m.ctx)
 
 
 _PYTHIA_TRAIN = TrainConfig(steps=143_000, batch_size=1024, lr=1e-3, warmup=1430, ckpt_every=1000)
@@ -105,16 +109,24 @@ SCALES: dict[str, Scale] = {
         train=TrainConfig(steps=40, batch_size=8, lr=3e-3, warmup=4, ckpt_every=10),
         corpus=CorpusConfig(n_chars=120_000),
         probe=ProbeConfig(n_seqs=8, half=8),
+        repeat=RepeatRows(share=0.25, min_len=4, max_len=12),
     ),
     "tiny": Scale(
         name="tiny",
-        description="the one-CPU default: 2 layers, width 64, embedded corpus; minutes",
+        description="the one-CPU default: 2 layers, width 64, embedded corpus + 35% repeat rows; minutes",
         # Two heads of d_head 32 (Pythia-14m's head size): with 25% rotary, d_head 16 leaves
-        # only 4 rotary dims and previous-token heads barely form (see the README's trials).
-        model=ModelConfig(n_layers=2, d_model=64, n_heads=2, ctx=128, vocab_size=512),
-        train=TrainConfig(steps=2000, batch_size=32, lr=3e-3, warmup=100, ckpt_every=50),
+        # only 4 rotary dims and previous-token heads barely form. Short rows, a large batch
+        # and a constant lr after warmup (Pythia's lr is near its peak in the paper's windows)
+        # are what made the head form within the budget; see the README's trials.
+        model=ModelConfig(n_layers=2, d_model=64, n_heads=2, ctx=64, vocab_size=512),
+        train=TrainConfig(steps=4500, batch_size=64, lr=3e-3, warmup=100, min_lr_ratio=1.0, ckpt_every=50),
         corpus=CorpusConfig(n_chars=4_000_000),
         probe=ProbeConfig(n_seqs=32, half=24),
+        # 35%: the smallest share whose head formed within the run here (at step ~3,450; 30%
+        # did not by 4,500, 40% formed at ~2,600); the README lists every trial.
+        repeat=RepeatRows(share=0.35, min_len=6, max_len=32),
+        # ~450 steps before the rise, like the paper's 14M window (step 1,000)
+        window_start=3000,
     ),
     "pythia-14m": _pythia("pythia-14m", 6, 128, 4, 1e-3),
     "pythia-31m": _pythia("pythia-31m", 6, 256, 8, 1e-3),

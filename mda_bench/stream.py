@@ -5,6 +5,12 @@ chunks of `ctx` tokens. The stream is those chunks in one seeded order (a fresh 
 per epoch when training needs more rows than there are chunks). A row id is the position in
 the stream, and step s trains on rows [s*B, (s+1)*B): the identity that attribution scores
 and interventions address. Every row remembers its documents and category token counts.
+
+Optionally a seeded share of rows are *repeat rows*: one segment of tokens drawn uniformly
+from the whole vocabulary, tiled to fill the row. They are labelled `repetitive` and have no
+source document. They exist because, on one CPU and the embedded corpus alone, no induction
+head forms within the step budget (the README's trials): a clean repeated record with
+unpredictable content is the catalyst, and repetition built from corpus words is not.
 """
 
 from __future__ import annotations
@@ -56,6 +62,30 @@ def load_tokenizer(path: Path):
         raise MdaError(f"corrupt tokenizer file {path}: {exc}") from exc
 
 
+@dataclass(frozen=True)
+class RepeatRows:
+    """Share of stream rows that are one uniform-random segment tiled over the row."""
+
+    share: float = 0.0
+    min_len: int = 6
+    max_len: int = 32
+
+    def validate(self, ctx: int) -> None:
+        if not 0 <= self.share < 1:
+            raise MdaError(f"repeat-row share must be in [0, 1), got {self.share}")
+        if self.share > 0 and not 2 <= self.min_len <= self.max_len <= ctx // 2:
+            raise MdaError(f"repeat-row lengths need 2 <= min_len <= max_len <= ctx/2 = {ctx // 2}")
+
+
+def repeat_row(rng: np.random.Generator, spec: RepeatRows, vocab_size: int, ctx: int) -> np.ndarray:
+    """One repeat row: a segment of uniform tokens in [1, V) (never <|endoftext|>), tiled.
+
+    The length varies row to row so that no fixed-offset (positional) head can copy it.
+    """
+    length = int(rng.integers(spec.min_len, spec.max_len + 1))
+    return np.resize(rng.integers(1, vocab_size, length), ctx).astype(np.int32)
+
+
 @dataclass
 class TokenStream:
     chunks: np.ndarray  # [n_chunks, ctx] int32 token ids
@@ -80,6 +110,11 @@ class TokenStream:
     def rows(self, row_ids: np.ndarray) -> np.ndarray:
         """Token ids of stream rows, [len(row_ids), ctx]."""
         return self.chunks[self.order[np.asarray(row_ids)]]
+
+    def is_repeat_row(self, row_ids: np.ndarray) -> np.ndarray:
+        """True for synthetic repeat rows (chunks with no source document)."""
+        c = self.order[np.asarray(row_ids)]
+        return self.chunk_doc_ptr[c + 1] == self.chunk_doc_ptr[c]
 
     def row_docs(self, row_id: int) -> list[int]:
         c = int(self.order[row_id])
@@ -108,8 +143,14 @@ def build_stream(
     n_rows: int,
     seed: int,
     n_heldout: int = 64,
+    repeat: RepeatRows = RepeatRows(),
 ) -> TokenStream:
-    """Tokenize `docs`, hold out natural text for ICL, chunk the rest, order `n_rows` rows."""
+    """Tokenize `docs`, hold out natural text for ICL, chunk the rest, order `n_rows` rows.
+
+    With `repeat.share` > 0, each row is independently (seeded) a fresh repeat row with that
+    probability; the document chunks fill the other rows in their seeded order.
+    """
+    repeat.validate(ctx)
     cat_index = {c: i for i, c in enumerate(CATEGORIES)}
     encoded = tok.encode_batch([d.text for d in docs])
     # Hold out natural documents from the end of the (already shuffled) list until n_heldout
@@ -149,8 +190,23 @@ def build_stream(
         ids.extend(uniq.tolist())
         ptr.append(len(ids))
     rng = np.random.default_rng(seed)
-    epochs = -(-n_rows // n_chunks)
-    order = np.concatenate([rng.permutation(n_chunks) for _ in range(epochs)])[:n_rows]
+    # A separate generator for repeat rows, so the document order is the same function of
+    # the seed whatever the share.
+    rrng = np.random.default_rng([seed, 1])
+    is_rep = rrng.random(n_rows) < repeat.share
+    n_rep, n_nat = int(is_rep.sum()), int((~is_rep).sum())
+    epochs = max(1, -(-n_nat // n_chunks))
+    order = np.empty(n_rows, dtype=np.int64)
+    order[~is_rep] = np.concatenate([rng.permutation(n_chunks) for _ in range(epochs)])[:n_nat]
+    order[is_rep] = n_chunks + np.arange(n_rep)
+    if n_rep:
+        vocab = tok.get_vocab_size()
+        synth = np.stack([repeat_row(rrng, repeat, vocab, ctx) for _ in range(n_rep)])
+        chunks = np.concatenate([chunks, synth])
+        rep_cats = np.zeros((n_rep, len(CATEGORIES)), dtype=np.int32)
+        rep_cats[:, cat_index["repetitive"]] = ctx
+        cats = np.concatenate([cats, rep_cats])
+        ptr += [ptr[-1]] * n_rep  # no source document
     return TokenStream(
         chunks=chunks,
         chunk_cats=cats,
@@ -162,10 +218,14 @@ def build_stream(
 
 
 def stream_summary(stream: TokenStream) -> dict:
-    tot = stream.chunk_cats.sum(0)
+    """Row counts and the token share of each category over the rows actually trained."""
+    tot = stream.chunk_cats[stream.order].sum(0)
+    rep = stream.is_repeat_row(np.arange(stream.n_rows))
+    n_doc_chunks = int((np.diff(stream.chunk_doc_ptr) > 0).sum())
     return {
-        "chunks": int(stream.chunks.shape[0]),
+        "chunks": n_doc_chunks,
         "rows": stream.n_rows,
-        "epochs": round(stream.n_rows / stream.chunks.shape[0], 3),
+        "repeat_rows": int(rep.sum()),
+        "epochs": round(int((~rep).sum()) / max(1, n_doc_chunks), 3),
         "token_share": {c: round(float(t / tot.sum()), 4) for c, t in zip(CATEGORIES, tot)},
     }

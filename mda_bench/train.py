@@ -21,6 +21,7 @@ from safetensors.torch import load_file, save_file
 
 from .errors import MdaError
 from .heads import icl_and_loss, make_probe, probe_model
+from .interventions import Plan
 from .model import build_model
 from .scales import Scale, TrainConfig
 from .stream import TokenStream
@@ -38,7 +39,8 @@ def checkpoint_steps(cfg: TrainConfig) -> list[int]:
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
-    """Linear warmup, then cosine decay to min_lr_ratio * lr at the last step."""
+    """Linear warmup, then cosine decay to min_lr_ratio * lr at the last step (a ratio of 1
+    means a constant lr after warmup)."""
     if cfg.warmup and step < cfg.warmup:
         return cfg.lr * (step + 1) / cfg.warmup
     frac = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
@@ -69,9 +71,10 @@ def row_losses(model, tokens: torch.Tensor) -> torch.Tensor:
     return nll.view(tokens.shape[0], -1).mean(1)
 
 
-def weighted_loss(losses: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """sum_r w_r * loss_r / B: a zero weight drops a row without rescaling the others."""
-    return (losses * weights).sum() / losses.shape[0]
+def weighted_loss(losses: torch.Tensor, weights: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
+    """sum_r w_r * loss_r / B: a zero weight drops a row without rescaling the others, and
+    an extra (augmented) row beyond the B regular ones adds its share without diluting them."""
+    return (losses * weights).sum() / (batch_size or losses.shape[0])
 
 
 # --------------------------------------------------------------------------- checkpoints
@@ -145,18 +148,27 @@ def train_run(
     weights: np.ndarray | None = None,
     stop_after: int | None = None,
     on_step: Callable[[int, float], None] | None = None,
+    plan: Plan | None = None,
+    branch_from: Path | None = None,
+    end_step: int | None = None,
 ) -> list[dict]:
     """Train (or resume) into run_dir/ckpt; return the per-checkpoint score records.
 
-    `weights` is a per-row loss weight over stream rows (default all ones). `stop_after`
-    stops early after that many steps (to test resumption).
+    `weights` is a per-row loss weight over stream rows (default all ones); `plan` (which
+    excludes `weights`) also adds extra rows or reorders rows. `branch_from` starts from a
+    baseline checkpoint (weights and optimizer state) instead of the init, and `end_step`
+    stops at that step instead of the last: a retraining run through one window.
+    `stop_after` stops early after that many steps (to test resumption).
     """
     cfg = scale.train
     torch.use_deterministic_algorithms(True)
     if stream.n_rows < cfg.steps * cfg.batch_size:
         raise MdaError(f"stream has {stream.n_rows} rows, training needs {cfg.steps * cfg.batch_size}")
-    if weights is None:
-        weights = np.ones(stream.n_rows, dtype=np.float32)
+    if plan is None:
+        plan = Plan(stream.n_rows, weights=weights)
+    elif weights is not None:
+        raise MdaError("give train_run either weights or a plan, not both")
+    last = cfg.steps if end_step is None else end_step
     model = build_model(scale.model, init_seed)
     model.train()
     opt = make_optimizer(model, cfg)
@@ -164,27 +176,31 @@ def train_run(
     heldout = torch.from_numpy(stream.heldout.astype(np.int64))
     ckpt_dir = run_dir / "ckpt"
     ckpt_dir.mkdir(parents=True, exist_ok=True)
-    wanted = checkpoint_steps(cfg)
+    wanted = set(checkpoint_steps(cfg)) | {last}
 
     done = sorted(p for p in ckpt_dir.glob("step-*") if p.is_dir())
     start = 0
     if done:
         start = int(done[-1].name.split("-")[1])
         load_checkpoint(model, opt, done[-1])
+    elif branch_from is not None:
+        # The branch point's scores are the baseline's: copy them as this run's first record.
+        start = int(branch_from.name.split("-")[1])
+        rec = load_checkpoint(model, opt, branch_from)
+        save_checkpoint(model, opt, start, rec, ckpt_dir)
     elif 0 in wanted:
         save_checkpoint(model, opt, 0, _record(0, evaluate(model, probe, heldout), None), ckpt_dir)
 
     running: list[float] = []
-    for step in range(start, cfg.steps):
+    for step in range(start, last):
         if stop_after is not None and step >= stop_after:
             break
-        rows = stream.step_rows(step, cfg.batch_size)
+        rows, w = plan.batch(step, cfg.batch_size)
         tokens = torch.from_numpy(stream.rows(rows).astype(np.int64))
-        w = torch.from_numpy(weights[rows].astype(np.float32))
         for g in opt.param_groups:
             g["lr"] = lr_at(step, cfg)
         losses = row_losses(model, tokens)
-        loss = weighted_loss(losses, w)
+        loss = weighted_loss(losses, torch.from_numpy(w), cfg.batch_size)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)

@@ -8,8 +8,8 @@ from . import (
     structural_catalyst,
 )
 
-CLAIMS = {
-    m.CLAIM.id: m.CLAIM
+TASKS = {
+    m.CLAIM.id: m
     for m in (
         emergence_modulation,
         random_null,
@@ -18,3 +18,4 @@ CLAIMS = {
         augmentation_speedup,
     )
 }
+CLAIMS = {cid: m.CLAIM for cid, m in TASKS.items()}

@@ -20,3 +20,20 @@ def test_rise_window_and_area():
     assert rise_window(steps, ys) == pytest.approx((11.0, 19.0))
     assert area(steps, ys, 0, 30) == pytest.approx(15.0)
     assert area(steps, ys, 15, 25) == pytest.approx(0.5 * 5 * (0.5 + 1.0) + 5.0)
+
+
+def test_curve_metrics_effect_and_censoring():
+    from mda_bench.metrics import curve_metrics, effect, mean_sd, score_at
+
+    steps = [0, 100, 200, 300]
+    base = curve_metrics(steps, [0.0, 0.1, 0.5, 0.8], 0.8, (0, 200))
+    assert base["onset"] == pytest.approx(175.0) and not base["censored"]
+    assert base["area"] == pytest.approx(0.5 * 100 * 0.1 + 0.5 * 100 * 0.6)
+    assert base["end_score"] == pytest.approx(0.5)
+    late = curve_metrics(steps, [0.0, 0.0, 0.1, 0.3], 0.8, (0, 200))
+    assert late["censored"] and late["onset"] == 300.0  # a lower bound: the last step
+    e = effect(late, base)
+    assert e["d_onset"] == pytest.approx(125.0) and e["d_area"] < 0 and e["censored"]
+    assert score_at(steps, [0.0, 0.1, 0.5, 0.8], 250) == pytest.approx(0.65)
+    assert mean_sd([1.0, 3.0]) == pytest.approx((2.0, 2**0.5))
+    assert mean_sd([2.0]) == (2.0, 0.0)

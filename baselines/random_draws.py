@@ -1,0 +1,36 @@
+"""Random baselines: same-size random draws from the window, and seed-noise branches.
+
+A targeted intervention means something only against these. Each random draw picks k rows
+uniformly from the same window with its own seed (draw i uses seed i) and applies the same
+operation as the targeted run; an augment draw also places its copies with that seed. The
+seed-noise branches keep the data and only reorder the window's rows (seed i), which gives
+the spread two baseline runs differing in order seed show through the same window.
+"""
+
+from __future__ import annotations
+
+from mda_bench.experiment import Experiment, selected_job
+from mda_bench.interventions import random_k
+from mda_bench.retrain import Job
+
+
+def random_jobs(exp: Experiment, operation: str) -> list[Job]:
+    """`exp.cfg.draws` random-k draws of `operation` (remove or augment)."""
+    rows = exp.window.rows
+    return [
+        selected_job(
+            exp, f"{operation}-random-{i}", operation, "random", random_k(rows, exp.k, seed=i), seed=i
+        )
+        for i in range(1, exp.cfg.draws + 1)
+    ]
+
+
+def noise_jobs(exp: Experiment) -> list[Job]:
+    """`exp.cfg.noise_runs` branches that only reorder the window's rows."""
+    import numpy as np
+
+    empty = np.zeros(0, dtype=np.int64)
+    return [
+        selected_job(exp, f"reorder-{i}", "reorder", "none", empty, seed=i)
+        for i in range(1, exp.cfg.noise_runs + 1)
+    ]

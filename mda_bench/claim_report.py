@@ -1,0 +1,207 @@
+"""Claim reports: the runs table, the verdict and its rule, plots, and the per-scale summary.
+
+`reports/<scale>/<claim>.md` (with its PNGs and a `<claim>.json` of the numbers) and
+`reports/<scale>/README.md`, the summary table across every claim that has a result.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .claims import Section, TaskResult
+from .metrics import mean_sd
+
+COLUMNS = [
+    ("run", "run", "{}"),
+    ("operation", "operation", "{}"),
+    ("selection", "selection", "{}"),
+    ("k", "k", "{}"),
+    ("onset", "onset step", "{:.0f}"),
+    ("d_onset", "Δ onset", "{:+.0f}"),
+    ("area", "area", "{:.2f}"),
+    ("d_area", "Δ area", "{:+.2f}"),
+    ("end_score", "score at window end", "{:.3f}"),
+    ("icl_end", "ICL at window end", "{:.3f}"),
+    ("d_icl", "Δ ICL", "{:+.3f}"),
+]
+
+
+def _cell(row: dict, key: str, fmt: str) -> str:
+    text = fmt.format(row[key])
+    if key == "onset" and row.get("censored"):
+        return f"> {text}"  # never reached the onset level before the horizon
+    return text
+
+
+def markdown_table(headers: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def runs_markdown(table: list[dict]) -> str:
+    return markdown_table([c[1] for c in COLUMNS], [[_cell(r, k, f) for k, _, f in COLUMNS] for r in table])
+
+
+def random_summary_section(table: list[dict]) -> Section:
+    """Random draws (and seed-noise runs) as mean ± sd per operation."""
+    rows = []
+    for op, sel, label in (
+        ("remove", "random", "random remove"),
+        ("augment", "random", "random augment"),
+        ("reorder", "none", "seed noise (reorder)"),
+    ):
+        runs = [r for r in table if r["operation"] == op and r["selection"] == sel]
+        if not runs:
+            continue
+        cells = [label, str(len(runs))]
+        for metric in ("d_onset", "d_area", "d_icl"):
+            m, sd = mean_sd(r[metric] for r in runs)
+            cells.append(f"{m:+.2f} ± {sd:.2f}")
+        rows.append(cells)
+    return Section(
+        "Random draws and seed noise (mean ± sd)", ["runs", "n", "Δ onset", "Δ area", "Δ ICL"], rows
+    )
+
+
+def curves_plot(exp, branches, name: str) -> tuple[str, str]:
+    """Target head's curve: baseline, targeted runs, random draws and seed noise as bands."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .experiment import reference_final, unit_curve
+
+    out = exp.store.root / "plots" / name  # copied next to the report by write_report
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    steps, base, _ = unit_curve(exp, exp.baseline.records)
+    groups: dict[str, list[np.ndarray]] = {}
+    for b in branches:
+        s, ys, _ = unit_curve(exp, b.records)
+        if b.spec.selection in ("top", "bottom"):
+            style = {"remove": "tab:red", "augment": "tab:blue"}.get(b.spec.operation, "tab:green")
+            ax.plot(s, ys, color=style, lw=1.8, label=b.spec.name, zorder=3)
+        else:
+            groups.setdefault(b.spec.operation, []).append(np.interp(steps, s, ys))
+    colours = {"remove": "tab:red", "augment": "tab:blue", "reorder": "0.5"}
+    for op, curves in groups.items():
+        c = np.array(curves)
+        label = "seed noise (reorder)" if op == "reorder" else f"random {op} ({len(curves)} draws)"
+        ax.fill_between(
+            steps, c.min(0), c.max(0), color=colours.get(op, "0.7"), alpha=0.15, label=label, lw=0
+        )
+    ax.plot(steps, base, color="black", lw=1.5, label="baseline", zorder=4)
+    level = exp.cfg.onset_fraction * reference_final(exp)
+    ax.axhline(level, color="0.4", ls=":", lw=1, label=f"onset level ({level:.2f})")
+    ax.axvspan(exp.window.start, exp.window.end, color="0.93", zorder=0)
+    u = exp.unit
+    ax.set_xlabel("step (window shaded)")
+    ax.set_ylabel(f"{u['score']} score, L{u['layer']}H{u['head']}")
+    ax.set_title(f"{exp.scale.name}: {name.removesuffix('.png')}, k = {exp.k} rows")
+    ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return ("Target head's score per run", name)
+
+
+def write_report(result: TaskResult, exp, out_dir: Path, command: str, config_hash: str) -> Path:
+    """Write <claim>.md, its plots and <claim>.json into out_dir; return the .md path."""
+    import shutil
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    c, v, u, w = result.claim, result.verdict, exp.unit, exp.window
+    probe = exp.attribution.manifest["config"]["influence"]["probe"]
+    lines = [
+        f"# {c.id} (task version {c.version}, scale `{exp.scale.name}`)",
+        "",
+        f"**The paper's claim:** {c.claim}.",
+        "",
+        f"**Verdict: {v.verdict}.**",
+        "",
+        f"Rule: {v.rule}",
+        "",
+        *[f"- {r}" for r in v.reasons],
+        "",
+        "## Setup",
+        "",
+        f"- unit: {u['unit']}, head L{u['layer']}H{u['head']} ({u['score']} score "
+        f"{u['start_score']:.3f} at the window start, {u['final_score']:.3f} at the baseline's end)",
+        f"- window: steps {w.start}-{w.end} ({len(w.rows):,} rows); branches run to step {exp.horizon}; "
+        f"k = {exp.k} rows ({exp.cfg.k_fraction:.0%} of the window)",
+        f"- attribution: {exp.cfg.strategy}, probe {probe}",
+        f"- onset = first step reaching {exp.cfg.onset_fraction:g} x the baseline's final score "
+        "(interpolated); area = trapezoid area under the score over the window",
+        "- metrics: "
+        + "; ".join(
+            f"`{m.name}` ({'higher' if m.higher_is_better else 'lower'} supports the claim)"
+            for m in c.metrics
+        ),
+        f"- command: `{command}`",
+        f"- config hash: `{config_hash}`",
+        "",
+        "## Runs",
+        "",
+        runs_markdown(result.table),
+        "",
+    ]
+    for s in result.sections:
+        lines += [f"## {s.title}", ""]
+        if s.text:
+            lines += [s.text, ""]
+        if s.headers:
+            lines += [markdown_table(s.headers, s.rows), ""]
+    for caption, name in result.plots:
+        shutil.copyfile(exp.store.root / "plots" / name, out_dir / name)
+        lines += [f"## {caption}", "", f"![{caption}]({name})", ""]
+    md = out_dir / f"{c.id}.md"
+    md.write_text("\n".join(lines))
+    summary = {
+        "claim": c.id,
+        "version": c.version,
+        "verdict": v.verdict,
+        "reasons": list(v.reasons),
+        "command": command,
+        "config_hash": config_hash,
+        "table": result.table,
+    }
+    (out_dir / f"{c.id}.json").write_text(json.dumps(summary, indent=1, sort_keys=True))
+    return md
+
+
+def write_summary(out_dir: Path, claims) -> Path:
+    """reports/<scale>/README.md: one line per claim, from the claims' saved results."""
+    rows = []
+    for cid in claims:
+        f = out_dir / f"{cid}.json"
+        if f.exists():
+            s = json.loads(f.read_text())
+            rows.append(
+                [
+                    f"[{cid}]({cid}.md)",
+                    s["verdict"],
+                    s["reasons"][0] if s["reasons"] else "",
+                    f"`{s['command']}`",
+                ]
+            )
+        else:
+            rows.append([cid, "not run", "", ""])
+    text = "\n".join(
+        [
+            f"# Results at scale `{out_dir.name}`",
+            "",
+            "Generated by `mda-bench run`; each verdict follows from the measured numbers by the rule "
+            "stated in its report.",
+            "",
+            markdown_table(["claim", "verdict", "first reason", "command"], rows),
+            "",
+        ]
+    )
+    path = out_dir / "README.md"
+    path.write_text(text)
+    return path

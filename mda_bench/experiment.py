@@ -1,0 +1,161 @@
+"""The engine every claim task shares: baseline, attribution, window, jobs, branch metrics.
+
+`prepare` makes sure the baseline run and its attribution exist (training or scoring them if
+the store lacks them) and fixes the window, horizon and k. Tasks then build `Job`s (a spec,
+a plan, the selected rows), `run_jobs` trains their branches, and `results_table` turns
+branches into one row of metrics per run against the baseline's own curve.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import interventions as iv
+from .attribution.score import InfluenceConfig
+from .attribution.stage import Attribution, attribute_stage, default_probe
+from .metrics import curve_metrics, effect
+from .pipeline import Data, Run, prepare_data, train_stage
+from .retrain import Branch, Job, RunSpec, horizon_step, retrain_all
+from .scales import Scale
+from .store import Store
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """Everything a claim's runs depend on besides the scale (saved in every report)."""
+
+    unit: str = "induction"
+    strategy: str = "ekfac"
+    k_fraction: float = 0.1  # the paper's ~9.8% of the window's rows
+    draws: int = 4  # random draws per operation
+    noise_runs: int = 3  # seed-noise branches (the window's rows reordered)
+    onset_fraction: float = 0.5
+    margin: float = 0.5  # branches run this fraction of the window past its end
+    seed: int = 0
+    order_seed: int = 0
+    window_start: int | None = None  # None: the scale's default
+
+
+@dataclass
+class Experiment:
+    scale: Scale
+    store: Store
+    cfg: ExperimentConfig
+    data: Data
+    baseline: Run
+    attribution: Attribution
+    window: iv.Window
+    horizon: int
+    k: int
+
+    @property
+    def unit(self) -> dict:
+        return self.attribution.unit
+
+    def scores(self) -> tuple[np.ndarray, np.ndarray]:
+        """(row ids, influence) of every window row."""
+        t = self.attribution.table
+        return np.array([r["row"] for r in t]), np.array([r["score"] for r in t])
+
+
+def prepare(scale: Scale, store: Store, cfg: ExperimentConfig, log=print) -> Experiment:
+    """Baseline run, attribution, window and k, from the store or computed now."""
+    data = prepare_data(scale, store, order_seed=cfg.order_seed, log=log)
+    baseline = train_stage(scale, store, data, init_seed=cfg.seed)
+    start = scale.window_start if cfg.window_start is None else cfg.window_start
+    influence = InfluenceConfig(strategy=cfg.strategy, probe=default_probe(cfg.unit))
+    att = attribute_stage(scale, store, data, baseline, cfg.unit, influence, window_start=start, log=log)
+    w0, w1 = att.unit["window"]
+    window = iv.Window(w0, w1, scale.train.batch_size)
+    horizon = horizon_step(window, scale.train.steps, cfg.margin)
+    return Experiment(
+        scale, store, cfg, data, baseline, att, window, horizon, iv.default_k(window, cfg.k_fraction)
+    )
+
+
+def targeted_job(exp: Experiment, operation: str, selection: str) -> Job:
+    """remove/augment of the top-k or bottom-k attributed rows."""
+    rows, scores = exp.scores()
+    pick = {"top": iv.top_k, "bottom": iv.bottom_k}[selection]
+    selected = pick(rows, scores, exp.k)
+    return _job(exp, RunSpec(f"{operation}-{selection}", operation, selection, exp.k), selected)
+
+
+def _job(exp: Experiment, spec: RunSpec, selected: np.ndarray) -> Job:
+    n = exp.data.stream.n_rows
+    if spec.operation == "remove":
+        plan = iv.remove(n, selected)
+    elif spec.operation == "augment":
+        plan = iv.augment(n, selected, exp.window, seed=spec.seed)
+    elif spec.operation == "reorder":
+        plan = iv.reorder(n, exp.window, seed=spec.seed)
+    else:
+        raise ValueError(f"unknown operation {spec.operation!r}")
+    return Job(spec, plan, np.asarray(selected, dtype=np.int64))
+
+
+def selected_job(exp: Experiment, name: str, operation: str, selection: str, selected, seed: int = 0) -> Job:
+    """A job on any explicit selection (random draws, category rules)."""
+    return _job(exp, RunSpec(name, operation, selection, len(selected), seed), np.asarray(selected))
+
+
+def run_jobs(exp: Experiment, jobs: list[Job], n_jobs: int = 1, progress: bool = True) -> list[Branch]:
+    return retrain_all(
+        exp.scale, exp.store, exp.data, exp.baseline, exp.window, exp.horizon, jobs, n_jobs, progress
+    )
+
+
+# --------------------------------------------------------------------------- curves and metrics
+def unit_curve(exp: Experiment, records: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(steps, target head's score, ICL score) of records inside [window start, horizon]."""
+    u = exp.unit
+    keep = [r for r in records if exp.window.start <= r["step"] <= exp.horizon]
+    steps = np.array([r["step"] for r in keep])
+    ys = np.array([r[u["score"]][u["layer"]][u["head"]] for r in keep])
+    icl = np.array([r["icl_score"] for r in keep])
+    return steps, ys, icl
+
+
+def reference_final(exp: Experiment) -> float:
+    """The baseline run's final score of the target head (the onset level's reference)."""
+    return float(exp.unit["final_score"])
+
+
+def _metrics(exp: Experiment, records: list[dict]) -> dict:
+    steps, ys, icl = unit_curve(exp, records)
+    m = curve_metrics(
+        steps, ys, reference_final(exp), (exp.window.start, exp.window.end), exp.cfg.onset_fraction
+    )
+    m["icl_end"] = float(np.interp(exp.window.end, steps, icl))
+    return m
+
+
+def baseline_metrics(exp: Experiment) -> dict:
+    return _metrics(exp, exp.baseline.records)
+
+
+def results_table(exp: Experiment, branches: list[Branch]) -> list[dict]:
+    """One row per branch: its spec, onset, area, end score, ICL, and their deltas."""
+    base = baseline_metrics(exp)
+    rows = [{"run": "baseline", "operation": "none", "selection": "none", "k": 0, **base, **_zero()}]
+    for b in branches:
+        m = _metrics(exp, b.records)
+        e = effect(m, base)
+        rows.append(
+            {
+                "run": b.spec.name,
+                "operation": b.spec.operation,
+                "selection": b.spec.selection,
+                "k": b.spec.k,
+                **m,
+                **{k: v for k, v in e.items() if k != "censored"},
+                "d_icl": m["icl_end"] - base["icl_end"],
+            }
+        )
+    return rows
+
+
+def _zero() -> dict:
+    return {"d_onset": 0.0, "d_area": 0.0, "d_end_score": 0.0, "d_icl": 0.0}

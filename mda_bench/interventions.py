@@ -1,0 +1,127 @@
+"""Selections of window rows and the two interventions, as a training `Plan`.
+
+A plan says what each step trains on. Every intervention keeps every other row at its own
+step (the row identity attribution addressed):
+
+- *remove*: the selected rows get loss weight 0 (the paper's masking); the batch loss stays
+  sum_r w_r * loss_r / B, so no other row's contribution changes.
+- *augment*: each selected row is trained once more, as an extra row in the batch of a later
+  step of the window (drawn with a seed), with the same 1/B weight as any row.
+- *reorder*: the window's rows are shuffled among the window's steps (the seed-noise runs:
+  the same data, another order).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import MdaError
+
+OPERATIONS = ("none", "remove", "augment", "reorder")
+
+
+@dataclass(frozen=True)
+class Window:
+    """Steps [start, end) of the formation window with batch size B: rows [start*B, end*B)."""
+
+    start: int
+    end: int
+    batch_size: int
+
+    @property
+    def rows(self) -> np.ndarray:
+        return np.arange(self.start * self.batch_size, self.end * self.batch_size)
+
+
+@dataclass
+class Plan:
+    """Per-row loss weights, extra rows per step, and an optional row permutation."""
+
+    n_rows: int
+    weights: np.ndarray | None = None  # [n_rows] float32; None = all ones
+    extras: dict[int, np.ndarray] = field(default_factory=dict)  # step -> extra row ids
+    order: np.ndarray | None = None  # row id trained at each stream position; None = identity
+
+    def batch(self, step: int, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+        """(row ids, loss weights) trained at `step`: its B positions, then any extras."""
+        pos = np.arange(step * batch_size, (step + 1) * batch_size)
+        rows = pos if self.order is None else self.order[pos]
+        rows = np.concatenate([rows, self.extras.get(step, np.zeros(0, dtype=np.int64))])
+        w = np.ones(len(rows), np.float32) if self.weights is None else self.weights[rows]
+        return rows, w
+
+    def key(self) -> str:
+        """A content hash: two plans with the same key train on exactly the same batches."""
+        h = hashlib.sha256()
+        h.update(b"ones" if self.weights is None else self.weights.astype(np.float32).tobytes())
+        for s in sorted(self.extras):
+            h.update(f"{s}:".encode() + np.asarray(self.extras[s], np.int64).tobytes())
+        h.update(b"id" if self.order is None else self.order.astype(np.int64).tobytes())
+        return h.hexdigest()[:16]
+
+    @property
+    def is_identity(self) -> bool:
+        return self.weights is None and not self.extras and self.order is None
+
+
+# --------------------------------------------------------------------------- selections
+def top_k(rows: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray:
+    """The k rows with the highest influence (ties broken by row id, so it is deterministic)."""
+    idx = np.lexsort((rows, -scores))[:k]
+    return np.sort(rows[idx])
+
+
+def bottom_k(rows: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray:
+    """The k rows with the lowest influence."""
+    idx = np.lexsort((rows, scores))[:k]
+    return np.sort(rows[idx])
+
+
+def random_k(window_rows: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """k distinct rows drawn uniformly from the window with `seed`."""
+    if not 0 < k <= len(window_rows):
+        raise MdaError(f"cannot draw {k} rows from a window of {len(window_rows)}")
+    return np.sort(np.random.default_rng([seed, 7]).choice(window_rows, size=k, replace=False))
+
+
+def default_k(window: Window, fraction: float) -> int:
+    """k as a fraction of the window's rows (the paper removes about 9.8%)."""
+    if not 0 < fraction < 1:
+        raise MdaError(f"k fraction must be in (0, 1), got {fraction}")
+    return max(1, round(fraction * len(window.rows)))
+
+
+# --------------------------------------------------------------------------- operations
+def remove(n_rows: int, selected: np.ndarray) -> Plan:
+    """Loss weight 0 for the selected rows, 1 for every other row."""
+    w = np.ones(n_rows, dtype=np.float32)
+    w[np.asarray(selected)] = 0.0
+    return Plan(n_rows, weights=w)
+
+
+def augment(n_rows: int, selected: np.ndarray, window: Window, seed: int) -> Plan:
+    """Each selected row once more, at a seeded step after its own, within the window.
+
+    A row of the window's last step has no later step; its copy goes into that same step.
+    """
+    rng = np.random.default_rng([seed, 11])
+    B = window.batch_size
+    extras: dict[int, list[int]] = {}
+    for r in np.sort(np.asarray(selected)):
+        own = int(r) // B
+        if not window.start <= own < window.end:
+            raise MdaError(f"row {r} (step {own}) is outside the window {window.start}-{window.end}")
+        later = int(rng.integers(own + 1, window.end)) if own + 1 < window.end else own
+        extras.setdefault(later, []).append(int(r))
+    return Plan(n_rows, extras={s: np.array(v, dtype=np.int64) for s, v in sorted(extras.items())})
+
+
+def reorder(n_rows: int, window: Window, seed: int) -> Plan:
+    """The window's rows in a seeded random order; every row outside it stays put."""
+    order = np.arange(n_rows)
+    rows = window.rows
+    order[rows] = np.random.default_rng([seed, 13]).permutation(rows)
+    return Plan(n_rows, order=order)

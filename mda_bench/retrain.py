@@ -1,0 +1,170 @@
+"""Retraining: branch runs that start at the window's first checkpoint and differ only by plan.
+
+Every branch loads the baseline's checkpoint at the window start (weights and optimizer
+state), trains through the window and a margin after it on the baseline's data order with
+its own `Plan`, and scores every head at the baseline's checkpoint steps. Branches land in
+the store (`runs/retrain/<key>`) keyed by baseline, branch point, horizon and the plan's
+content hash, so a rerun (or another claim that needs the same branch) reuses them.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import MdaError
+from .interventions import Plan, Window
+from .pipeline import Data, Run
+from .scales import Scale
+from .store import Store, read_json
+from .stream import TokenStream
+from .train import read_records, train_run
+
+RETRAIN_VERSION = 1
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One branch run: what was selected and what was done to it."""
+
+    name: str  # e.g. "remove-top", "augment-random-2", "reorder-1"
+    operation: str  # see interventions.OPERATIONS
+    selection: str  # "top", "bottom", "random", "none" or a category rule
+    k: int
+    seed: int = 0
+
+
+@dataclass
+class Branch:
+    spec: RunSpec
+    key: str
+    path: Path
+    records: list[dict]
+    selected: np.ndarray
+
+
+@dataclass
+class Job:
+    spec: RunSpec
+    plan: Plan
+    selected: np.ndarray
+
+
+def horizon_step(window: Window, total_steps: int, margin: float = 0.5) -> int:
+    """Where branches stop: the window's end plus `margin` of its length (a delayed onset
+    must still be seen), at most the baseline's last step."""
+    return min(total_steps, window.end + max(1, round(margin * (window.end - window.start))))
+
+
+def _config(baseline: Run, window: Window, horizon: int, plan: Plan) -> dict:
+    return {
+        "version": RETRAIN_VERSION,
+        "baseline": baseline.key,
+        "branch_step": window.start,
+        "end_step": horizon,
+        "plan": plan.key(),
+    }
+
+
+def _train_one(
+    scale: Scale, store: Store, stream: TokenStream, baseline: Run, window, horizon, job, bar=None
+):
+    cfg = _config(baseline, window, horizon, job.plan)
+    key, done = store.lookup("retrain", cfg)
+    if done is not None:
+        return key
+    part = store.begin("retrain", key)
+    np.save(part / "selected.npy", job.selected)
+    started = time.time()
+    branch = baseline.path / "ckpt" / f"step-{window.start:06d}"
+    if not branch.is_dir():
+        raise MdaError(f"baseline {baseline.path} has no checkpoint at the window start {window.start}")
+
+    def on_step(step: int, loss: float) -> None:
+        if bar is not None:
+            bar.update(1)
+
+    train_run(
+        scale,
+        stream,
+        part,
+        init_seed=int(baseline.manifest["config"]["init_seed"]),
+        plan=job.plan,
+        branch_from=branch,
+        end_step=horizon,
+        on_step=on_step,
+    )
+    store.finish("retrain", key, cfg, started, spec=asdict(job.spec), n_selected=len(job.selected))
+    return key
+
+
+def _worker(args) -> str:
+    """A process-pool entry point: reload the stream from the store, train one branch."""
+    import torch
+
+    scale, root, data_path, baseline, window, horizon, job, threads = args
+    torch.set_num_threads(threads)
+    stream = TokenStream.load(Path(data_path) / "stream.npz")
+    return _train_one(scale, Store(root), stream, baseline, window, horizon, job)
+
+
+def retrain_all(
+    scale: Scale,
+    store: Store,
+    data: Data,
+    baseline: Run,
+    window: Window,
+    horizon: int,
+    jobs: list[Job],
+    n_jobs: int = 1,
+    progress: bool = True,
+) -> list[Branch]:
+    """Train every job's branch (reusing stored ones) and load them, in the jobs' order.
+
+    With n_jobs > 1 the branches train in that many processes, each with an equal share of
+    torch's threads. Results are bit-identical for a given thread count per run.
+    """
+    from tqdm import tqdm
+
+    todo = [j for j in jobs if store.lookup("retrain", _config(baseline, window, horizon, j.plan))[1] is None]
+    # one plan trained once, even if two specs share it
+    uniq = list({j.plan.key(): j for j in todo}.values())
+    per_run = horizon - window.start
+    if uniq:
+        desc = f"retrain {len(uniq)} runs x {per_run} steps"
+        if n_jobs <= 1:
+            with tqdm(
+                total=len(uniq) * per_run, desc=desc, unit="step", disable=None if progress else True
+            ) as bar:
+                for job in uniq:
+                    bar.set_postfix(run=job.spec.name, refresh=False)
+                    _train_one(scale, store, data.stream, baseline, window, horizon, job, bar)
+        else:
+            import multiprocessing as mp
+            from concurrent.futures import ProcessPoolExecutor, as_completed
+
+            import torch
+
+            threads = max(1, torch.get_num_threads() // n_jobs)
+            args = [
+                (scale, str(store.root), str(data.path), baseline, window, horizon, j, threads) for j in uniq
+            ]
+            ctx = mp.get_context("spawn")  # fork would copy torch's thread pools
+            with ProcessPoolExecutor(n_jobs, mp_context=ctx) as pool:
+                futures = [pool.submit(_worker, a) for a in args]
+                with tqdm(total=len(uniq), desc=desc, unit="run", disable=None if progress else True) as bar:
+                    for fut in as_completed(futures):
+                        fut.result()
+                        bar.update(1)
+    out = []
+    for job in jobs:
+        key, done = store.lookup("retrain", _config(baseline, window, horizon, job.plan))
+        out.append(Branch(job.spec, key, done, read_records(done / "ckpt"), job.selected))
+    return out
+
+
+def branch_manifest(branch: Branch) -> dict:
+    return read_json(branch.path / "manifest.json")

@@ -1,0 +1,111 @@
+"""Verdict rules on hand-made run tables, and full micro runs of the implemented claims."""
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from mda_bench.cli import cli
+from tasks import emergence_modulation as em
+from tasks import random_null as rn
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def _row(run, op, sel, d_onset, d_area, censored=False):
+    return {"run": run, "operation": op, "selection": sel, "d_onset": d_onset, "d_area": d_area, "censored": censored}
+
+
+def _table(rem_top, aug_top, rem_rand, aug_rand, noise):
+    t = [_row("baseline", "none", "none", 0, 0), _row("remove-top", "remove", "top", *rem_top)]
+    t.append(_row("augment-top", "augment", "top", *aug_top))
+    t += [_row(f"remove-random-{i}", "remove", "random", *x) for i, x in enumerate(rem_rand)]
+    t += [_row(f"augment-random-{i}", "augment", "random", *x) for i, x in enumerate(aug_rand)]
+    t += [_row(f"reorder-{i}", "reorder", "none", *x) for i, x in enumerate(noise)]
+    return t
+
+
+RAND = [(5, -1), (-5, 1), (0, 0)]
+NOISE = [(10, -2), (-10, 2), (0, 0)]
+
+
+def test_emergence_modulation_verdicts():
+    holds = _table((100, -20), (-80, 15), RAND, RAND, NOISE)
+    assert em.decide(holds, unit_formed=True).verdict == "holds"
+    assert em.decide(holds, unit_formed=False).verdict == "inconclusive"
+    wrong = _table((-100, 20), (-80, 15), RAND, RAND, NOISE)  # removal advanced it
+    assert em.decide(wrong, True).verdict == "does not hold"
+    not_beyond = _table((4, -0.5), (-80, 15), RAND, RAND, NOISE)  # right way, inside the draws
+    v = em.decide(not_beyond, True)
+    assert v.verdict == "inconclusive" and "claimed direction" in v.reasons[0]
+
+
+def test_random_null_verdicts():
+    holds = _table((100, -20), (-80, 15), RAND, RAND, NOISE)
+    v = rn.decide(holds, True)
+    assert v.verdict == "holds", v.reasons
+    far_off = _table((100, -20), (-80, 15), [(60, -9), (70, -11), (65, -10)], RAND, NOISE)
+    assert rn.decide(far_off, True).verdict == "does not hold"
+    weak_target = _table((1, -0.2), (-1, 0.2), RAND, [(1, 0), (2, 0), (0, 0)], NOISE)
+    assert rn.decide(weak_target, True).verdict == "inconclusive"
+    s = rn.stats(holds)
+    assert s["noise_d_onset"][:2] == pytest.approx((0.0, 10.0))
+    assert s["remove_ratio"] == float("inf")  # random mean exactly 0
+
+
+NUM = re.compile(r"[-+]?\d+(?:\.\d+)?")
+
+
+def _same_within(text: str, golden: str, rel: float = 0.02, abs_: float = 0.02) -> None:
+    """Same markdown with every number equal within a tolerance (rounding on other CPUs)."""
+    assert NUM.sub("#", text) == NUM.sub("#", golden)
+    for a, b in zip(NUM.findall(text), NUM.findall(golden)):
+        assert float(a) == pytest.approx(float(b), rel=rel, abs=abs_), (a, b)
+
+
+@pytest.fixture(scope="module")
+def micro_reports(tmp_path_factory):
+    root = tmp_path_factory.mktemp("claims")
+    args = ["--scale", "micro", "--store", str(root / "runs"), "--reports", str(root / "reports")]
+    args += ["--draws", "2", "--noise-runs", "2"]
+    out = {}
+    for claim in ("emergence-modulation", "random-null"):
+        res = CliRunner().invoke(cli, ["run", claim, *args])
+        assert res.exit_code == 0, res.output
+        out[claim] = (res.output, len(list((root / "runs" / "retrain").iterdir())))
+    return root / "reports" / "micro", out
+
+
+@pytest.mark.parametrize("claim", ["emergence-modulation", "random-null"])
+def test_micro_claim_reports_are_complete_and_match_golden(micro_reports, claim):
+    folder, outputs = micro_reports
+    md = (folder / f"{claim}.md").read_text()
+    assert (folder / f"{claim}.png").stat().st_size > 5000
+    runs = md.split("## Runs")[1].split("##")[0]
+    lines = [ln for ln in runs.splitlines() if ln.startswith("| ")][1:]
+    assert len(lines) == 1 + 2 + 2 * 2 + 2  # baseline, targeted, random draws, noise runs
+    assert all("|  |" not in ln and ln.count("|") == 12 for ln in lines)  # every column filled
+    saved = json.loads((folder / f"{claim}.json").read_text())
+    assert saved["verdict"] in ("holds", "does not hold", "inconclusive")
+    assert f"{claim}: {saved['verdict']}" in outputs[claim][0]
+    assert f"[{claim}]({claim}.md) | {saved['verdict']}" in (folder / "README.md").read_text()
+    golden = GOLDEN / f"micro-{claim}.md"
+    if os.environ.get("MDA_UPDATE_GOLDEN"):
+        golden.write_text(md)
+    _same_within(md, golden.read_text())
+
+
+def test_second_claim_reuses_the_shared_runs(micro_reports):
+    _, outputs = micro_reports
+    n_first, n_second = outputs["emergence-modulation"][1], outputs["random-null"][1]
+    assert n_first == 2 + 2 * 2 + 2 and n_second == n_first  # nothing trained twice
+
+
+def test_run_refuses_bad_input(tmp_path):
+    r = CliRunner().invoke(cli, ["run", "no-such-claim", "--scale", "micro", "--store", str(tmp_path)])
+    assert r.exit_code != 0 and "unknown claim" in str(r.exception or r.output)
+    r = CliRunner().invoke(cli, ["run", "emergence-modulation", "--scale", "micro", "--k-fraction", "1.5"])
+    assert r.exit_code != 0
