@@ -34,3 +34,12 @@ def noise_jobs(exp: Experiment) -> list[Job]:
         selected_job(exp, f"reorder-{i}", "reorder", "none", empty, seed=i)
         for i in range(1, exp.cfg.noise_runs + 1)
     ]
+
+
+def matched_random(pool, n: int, seed: int):
+    """min(n, len(pool)) rows drawn from `pool` without replacement with `seed` (sorted)."""
+    import numpy as np
+
+    pool = np.asarray(pool)
+    take = min(n, len(pool))
+    return np.sort(np.random.default_rng([seed, 19]).choice(pool, size=take, replace=False))

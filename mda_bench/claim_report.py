@@ -98,7 +98,7 @@ def curves_plot(exp, branches, name: str) -> tuple[str, str]:
     ax.plot(steps, base, color="black", lw=1.5, label="baseline", zorder=4)
     level = exp.cfg.onset_fraction * reference_final(exp)
     ax.axhline(level, color="0.4", ls=":", lw=1, label=f"onset level ({level:.2f})")
-    ax.axvspan(exp.window.start, exp.window.end, color="0.93", zorder=0)
+    ax.axvspan(exp.window.start, exp.window.end, color="0.97", zorder=0)
     u = exp.unit
     ax.set_xlabel("step (window shaded)")
     ax.set_ylabel(f"{u['score']} score, L{u['layer']}H{u['head']}")
@@ -205,3 +205,70 @@ def write_summary(out_dir: Path, claims) -> Path:
     path = out_dir / "README.md"
     path.write_text(text)
     return path
+
+
+def enrichment_plot(exp, top: list[dict], bottom: list[dict], name: str) -> tuple[str, str]:
+    """Bars per category: window base rate, top-k share and bottom-k share."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = exp.store.root / "plots" / name
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cats = [e["category"] for e in top]
+    x = np.arange(len(cats))
+    fig, ax = plt.subplots(figsize=(7.5, 3.8))
+    for i, (label, vals, colour) in enumerate(
+        (
+            ("window base rate", [e["base"] for e in top], "0.6"),
+            (f"top-k (k = {exp.k})", [e["top"] for e in top], "tab:red"),
+            ("bottom-k", [e["top"] for e in bottom], "tab:blue"),
+        )
+    ):
+        ax.bar(x + (i - 1) * 0.27, vals, 0.27, label=label, color=colour)
+    for xi, e in zip(x, top):
+        if e["p"] < 0.05 and e["ratio"] > 1:
+            ax.text(xi, max(e["top"], e["base"]) + 0.02, "*", ha="center")
+    ax.set_xticks(x, cats, rotation=20)
+    ax.set_ylabel("share of rows")
+    ax.set_title(f"{exp.scale.name}: categories of the top-k rows (* one-sided p < 0.05)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return ("Category shares of the top-k, bottom-k and window", name)
+
+
+def icl_scatter_plot(exp, ind, icl_strength, labels: list[str], name: str) -> tuple[str, str]:
+    """ICL strength against the induction score, one point per run and checkpoint."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = exp.store.root / "plots" / name
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    colours = {"baseline": "black", "remove-top": "tab:red", "augment-top": "tab:blue"}
+
+    def group(label: str) -> str:
+        if label in colours or label.endswith("structural"):
+            return label
+        return (
+            "random draws" if "random" in label else ("seed noise (reorder)" if "reorder" in label else label)
+        )
+
+    labels = np.array([group(lab) for lab in labels])
+    for g in dict.fromkeys(labels):
+        m = labels == g
+        c = colours.get(g, {"random draws": "0.65", "seed noise (reorder)": "0.4"}.get(g))
+        ax.scatter(ind[m], icl_strength[m], s=10, alpha=0.7, label=g, color=c)
+    ax.set_xlabel(f"induction score (L{exp.unit['layer']}H{exp.unit['head']})")
+    ax.set_ylabel("ICL strength (early - late loss, nats)")
+    ax.set_title(f"{exp.scale.name}: ICL vs induction, every run and checkpoint")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return ("ICL strength against the induction score", name)

@@ -129,6 +129,11 @@ def _metrics(exp: Experiment, records: list[dict]) -> dict:
         steps, ys, reference_final(exp), (exp.window.start, exp.window.end), exp.cfg.onset_fraction
     )
     m["icl_end"] = float(np.interp(exp.window.end, steps, icl))
+    # Means over the checkpoints from the window's end to the horizon: the ICL score of one
+    # checkpoint is noisy (64 held-out rows), the mean of several much less so.
+    after = steps >= exp.window.end
+    m["score_after"] = float(ys[after].mean())
+    m["icl_after"] = float(icl[after].mean())
     return m
 
 
@@ -152,10 +157,19 @@ def results_table(exp: Experiment, branches: list[Branch]) -> list[dict]:
                 **m,
                 **{k: v for k, v in e.items() if k != "censored"},
                 "d_icl": m["icl_end"] - base["icl_end"],
+                "d_score_after": m["score_after"] - base["score_after"],
+                "d_icl_after": m["icl_after"] - base["icl_after"],
             }
         )
     return rows
 
 
 def _zero() -> dict:
-    return {"d_onset": 0.0, "d_area": 0.0, "d_end_score": 0.0, "d_icl": 0.0}
+    return {
+        "d_onset": 0.0,
+        "d_area": 0.0,
+        "d_end_score": 0.0,
+        "d_icl": 0.0,
+        "d_score_after": 0.0,
+        "d_icl_after": 0.0,
+    }

@@ -14,8 +14,10 @@ CLAIM = Claim(
     measures="onset step and score curve of the target head under remove-top-k and augment-top-k",
     passes_when="remove delays and augment accelerates, each beyond every random draw of the same size",
     metrics=(
-        Metric("d_onset", False, "onset(intervened) - onset(baseline), in steps"),
-        Metric("d_area", True, "area under the score curve over the window minus baseline"),
+        Metric("remove-top d_onset", True, "onset(remove-top) - onset(baseline), steps: a delay supports it"),
+        Metric("remove-top d_area", False, "area under the score over the window minus the baseline's"),
+        Metric("augment-top d_onset", False, "onset(augment-top) - onset(baseline): an advance supports it"),
+        Metric("augment-top d_area", True, "area under the score over the window minus the baseline's"),
     ),
     implemented=True,
 )

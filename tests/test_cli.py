@@ -87,8 +87,10 @@ def test_bad_input_gives_one_clear_line(args, needle, capsys, tmp_path):
 
 
 def test_unimplemented_claim_exits_nonzero(capsys, tmp_path):
-    code, _, err = run_cli(["run", "structural-catalyst", "--scale", "micro"], capsys)
+    args = ["run", "augmentation-speedup", "--scale", "micro", "--store", str(tmp_path / "s")]
+    code, _, err = run_cli([*args, "--reports", str(tmp_path / "r")], capsys)
     assert one_line_error(code, err) and "not implemented yet" in err
+    assert not (tmp_path / "s").exists() and not (tmp_path / "r").exists()  # refused before any work
 
 
 def test_corrupt_checkpoint_and_manifest(trained, capsys, tmp_path):

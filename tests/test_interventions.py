@@ -50,7 +50,9 @@ def test_augment_adds_exactly_k_later_rows_and_moves_nothing():
 
 def test_reorder_permutes_the_window_only():
     plan = iv.reorder(N, W, seed=1)
-    assert np.array_equal(plan.order[:40], np.arange(40)) and np.array_equal(plan.order[80:], np.arange(80, N))
+    assert np.array_equal(plan.order[:40], np.arange(40)) and np.array_equal(
+        plan.order[80:], np.arange(80, N)
+    )
     assert sorted(plan.order[40:80].tolist()) == list(range(40, 80))
     assert not np.array_equal(plan.order[40:80], np.arange(40, 80))
     assert iv.Plan(N).is_identity and iv.Plan(N).key() != plan.key()

@@ -35,7 +35,9 @@ def test_branches_match_the_baseline_until_their_intervention(micro, micro_data,
         _job("remove", iv.remove(n, sel), sel),
         _job("augment", iv.augment(n, sel, window, seed=0), sel),
     ]
-    same, removed, augmented = retrain_all(micro, store, micro_data, run, window, horizon, jobs, progress=False)
+    same, removed, augmented = retrain_all(
+        micro, store, micro_data, run, window, horizon, jobs, progress=False
+    )
     # the identity plan retraces the baseline bit for bit from the branch point
     base_recs = {r["step"]: r for r in run.records}
     assert [r["step"] for r in same.records] == [s for s in base_recs if s >= 10]

@@ -5,18 +5,30 @@ import os
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from mda_bench.cli import cli
 from tasks import emergence_modulation as em
+from tasks import induction_icl_link as link
 from tasks import random_null as rn
+from tasks import structural_catalyst as sc
+
+CLAIMS = ("emergence-modulation", "random-null", "structural-catalyst", "induction-icl-link")
 
 GOLDEN = Path(__file__).parent / "golden"
 
 
 def _row(run, op, sel, d_onset, d_area, censored=False):
-    return {"run": run, "operation": op, "selection": sel, "d_onset": d_onset, "d_area": d_area, "censored": censored}
+    return {
+        "run": run,
+        "operation": op,
+        "selection": sel,
+        "d_onset": d_onset,
+        "d_area": d_area,
+        "censored": censored,
+    }
 
 
 def _table(rem_top, aug_top, rem_rand, aug_rand, noise):
@@ -72,21 +84,22 @@ def micro_reports(tmp_path_factory):
     args = ["--scale", "micro", "--store", str(root / "runs"), "--reports", str(root / "reports")]
     args += ["--draws", "2", "--noise-runs", "2"]
     out = {}
-    for claim in ("emergence-modulation", "random-null"):
+    for claim in CLAIMS:
         res = CliRunner().invoke(cli, ["run", claim, *args])
         assert res.exit_code == 0, res.output
         out[claim] = (res.output, len(list((root / "runs" / "retrain").iterdir())))
     return root / "reports" / "micro", out
 
 
-@pytest.mark.parametrize("claim", ["emergence-modulation", "random-null"])
+@pytest.mark.parametrize("claim", CLAIMS)
 def test_micro_claim_reports_are_complete_and_match_golden(micro_reports, claim):
     folder, outputs = micro_reports
     md = (folder / f"{claim}.md").read_text()
     assert (folder / f"{claim}.png").stat().st_size > 5000
     runs = md.split("## Runs")[1].split("##")[0]
     lines = [ln for ln in runs.splitlines() if ln.startswith("| ")][1:]
-    assert len(lines) == 1 + 2 + 2 * 2 + 2  # baseline, targeted, random draws, noise runs
+    n_runs = {"structural-catalyst": 1 + 5, "induction-icl-link": 1 + 8 + 5}.get(claim, 1 + 2 + 2 * 2 + 2)
+    assert len(lines) == n_runs  # baseline, targeted, random draws, noise runs (+ structural)
     assert all("|  |" not in ln and ln.count("|") == 12 for ln in lines)  # every column filled
     saved = json.loads((folder / f"{claim}.json").read_text())
     assert saved["verdict"] in ("holds", "does not hold", "inconclusive")
@@ -100,8 +113,9 @@ def test_micro_claim_reports_are_complete_and_match_golden(micro_reports, claim)
 
 def test_second_claim_reuses_the_shared_runs(micro_reports):
     _, outputs = micro_reports
-    n_first, n_second = outputs["emergence-modulation"][1], outputs["random-null"][1]
-    assert n_first == 2 + 2 * 2 + 2 and n_second == n_first  # nothing trained twice
+    counts = [outputs[c][1] for c in CLAIMS]
+    # random-null and induction-icl-link train nothing new: they reuse the others' branches
+    assert counts == [8, 8, 13, 13]
 
 
 def test_run_refuses_bad_input(tmp_path):
@@ -109,3 +123,56 @@ def test_run_refuses_bad_input(tmp_path):
     assert r.exit_code != 0 and "unknown claim" in str(r.exception or r.output)
     r = CliRunner().invoke(cli, ["run", "emergence-modulation", "--scale", "micro", "--k-fraction", "1.5"])
     assert r.exit_code != 0
+
+
+def test_enrichment_on_a_hand_made_table():
+    labels = np.array(["repetitive"] * 30 + ["prose"] * 60 + ["latex"] * 10)
+    top = np.zeros(100, bool)
+    top[:20] = True  # all 20 top rows repetitive: share 1.0 against a base rate of 0.3
+    e = {x["category"]: x for x in sc.enrichment(labels, top, n_null=2000)}
+    assert e["repetitive"]["base"] == pytest.approx(0.3) and e["repetitive"]["top"] == 1.0
+    assert e["repetitive"]["ratio"] == pytest.approx(1 / 0.3)
+    assert e["repetitive"]["p"] < 0.001  # 20 of 20 from 30 of 100 essentially never happens
+    assert e["prose"]["top"] == 0 and e["prose"]["p"] == pytest.approx(1.0)
+    assert e["structural"]["base"] == pytest.approx(0.4) and e["structural"]["top"] == 1.0
+    even = np.zeros(100, bool)
+    even[::5] = True  # rows 0,5,..: 6 repetitive of 20 = the base rate
+    p = {x["category"]: x["p"] for x in sc.enrichment(labels, even, n_null=2000)}
+    assert 0.3 < p["repetitive"] < 0.8
+
+
+def test_structural_and_link_verdicts():
+    enr_over = [{"category": "structural", "base": 0.4, "top": 0.9, "ratio": 2.25, "p": 0.001}]
+    enr_not = [{"category": "structural", "base": 0.4, "top": 0.4, "ratio": 1.0, "p": 0.5}]
+    t = [
+        _row("remove-structural", "remove", "structural", 300, -50),
+        _row("remove-natural", "remove", "natural", 10, -2),
+    ]
+    t += [_row(f"remove-matched-random-{i}", "remove", "random", 40, -9) for i in (1, 2)]
+    assert sc.decide(enr_over, t, True).verdict == "holds"
+    assert sc.decide(enr_over, t, False).verdict == "inconclusive"
+    t_none = [dict(r, d_onset=-1.0, d_area=1.0) if r["run"] == "remove-structural" else r for r in t]
+    assert sc.decide(enr_not, t_none, True).verdict == "does not hold"
+    assert sc.decide(enr_over, t_none, True).verdict == "inconclusive"
+
+    def lrow(run, op, sel, d_ind, d_icl):  # d_icl_after is the ICL *score*: more negative = more ICL
+        return {"run": run, "operation": op, "selection": sel, "d_score_after": d_ind, "d_icl_after": d_icl}
+
+    base = [lrow(f"reorder-{i}", "reorder", "none", 0, x) for i, x in enumerate((0.01, -0.01, 0.0))]
+    base += [lrow(f"remove-random-{i}", "remove", "random", 0, 0.005) for i in range(2)]
+    base += [lrow(f"augment-random-{i}", "augment", "random", 0, -0.005) for i in range(2)]
+    good = base + [
+        lrow("remove-top", "remove", "top", -0.3, 0.1),
+        lrow("augment-top", "augment", "top", 0.2, -0.1),
+    ]
+    assert link.decide(good, True).verdict == "holds"
+    bad = base + [
+        lrow("remove-top", "remove", "top", -0.3, -0.1),
+        lrow("augment-top", "augment", "top", 0.2, -0.1),
+    ]
+    assert link.decide(bad, True).verdict == "does not hold"  # removal raised ICL strength
+    weak = base + [
+        lrow("remove-top", "remove", "top", -0.3, 0.001),
+        lrow("augment-top", "augment", "top", 0.2, -0.1),
+    ]
+    assert link.decide(weak, True).verdict == "inconclusive"
