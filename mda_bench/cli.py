@@ -241,6 +241,13 @@ def attribute(
     help="A checkpoint step (default: the scale's).",
 )
 @click.option(
+    "--margin",
+    default=0.5,
+    show_default=True,
+    type=click.FloatRange(0, 10, min_open=True),
+    help="Branches run past the window's end by this fraction of its length.",
+)
+@click.option(
     "--jobs", default=1, show_default=True, type=click.IntRange(min=1), help="Branch runs trained at once."
 )
 @click.option(
@@ -264,6 +271,7 @@ def run(
     draws,
     noise_runs,
     window_start,
+    margin,
     jobs,
     reports,
 ) -> None:
@@ -290,6 +298,7 @@ def run(
         seed=seed,
         order_seed=order_seed,
         window_start=window_start,
+        margin=margin,
     )
     st = Store(store)
     say = lambda m: click.echo(m, err=True)  # noqa: E731

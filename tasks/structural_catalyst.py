@@ -116,7 +116,12 @@ def structural_jobs(exp):
     ]
     jobs += [
         selected_job(
-            exp, f"remove-matched-random-{i}", "remove", "random", matched_random(rows, n, seed=i), seed=i
+            exp,
+            f"remove-matched-random-{i}",
+            "remove",
+            "matched-random",
+            matched_random(rows, n, seed=i),
+            seed=i,
         )
         for i in (1, 2)
     ]
