@@ -57,3 +57,24 @@ def test_branches_match_the_baseline_until_their_intervention(micro, micro_data,
     again = retrain_all(micro, store, micro_data, run, window, horizon, jobs, progress=False)
     assert [b.path for b in again] == [same.path, removed.path, augmented.path]
     assert (removed.path / "selected.npy").exists()
+
+
+def test_parallel_jobs_give_the_same_branches_as_serial(micro, micro_data, base, tmp_path):
+    """--jobs 2 trains in spawned processes; with one thread each, branches equal serial ones."""
+    import shutil
+
+    store, run = base
+    B, n = micro.train.batch_size, micro_data.stream.n_rows
+    window = iv.Window(20, 30, B)
+    sel = np.arange(22 * B, 22 * B + 2)
+    jobs = [_job("remove", iv.remove(n, sel), sel), _job("reorder", iv.reorder(n, window, seed=1))]
+    torch_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        serial = retrain_all(micro, store, micro_data, run, window, 40, jobs, progress=False)
+        for b in serial:
+            shutil.rmtree(b.path)
+        parallel = retrain_all(micro, store, micro_data, run, window, 40, jobs, n_jobs=2, progress=False)
+    finally:
+        torch.set_num_threads(torch_threads)
+    assert [b.records for b in parallel] == [b.records for b in serial]
