@@ -306,7 +306,8 @@ def run(
         exp = prepare(sc, st, cfg, log=say)
     except ValueError as exc:
         raise MdaError(str(exc)) from None
-    out_dir = Path(reports) / sc.name
+    # the induction head is the paper's main unit; other units get a folder of their own
+    out_dir = Path(reports) / sc.name / ("" if unit == "induction" else unit)
     chash = config_key({"scale": sc, "experiment": cfg})[:16]
     for cid in chosen:
         if cid in missing:
@@ -317,7 +318,8 @@ def run(
         click.echo(f"{cid}: {result.verdict.verdict}  ({md})")
         for reason in result.verdict.reasons:
             click.echo(f"  - {reason}")
-    click.echo(f"summary: {write_summary(out_dir, {c: TASKS[c].CLAIM for c in TASKS})}")
+    label = f"scale `{sc.name}`, unit `{unit}`"
+    click.echo(f"summary: {write_summary(out_dir, {c: TASKS[c].CLAIM for c in TASKS}, label)}")
 
 
 def _command(claim: str) -> str:

@@ -176,3 +176,33 @@ def test_structural_and_link_verdicts():
         lrow("augment-top", "augment", "top", 0.2, -0.1),
     ]
     assert link.decide(weak, True).verdict == "inconclusive"
+
+
+def test_previous_token_unit_reports_go_to_their_own_folder(tmp_path):
+    args = [
+        "run",
+        "emergence-modulation",
+        "--scale",
+        "micro",
+        "--unit",
+        "previous-token",
+        "--strategy",
+        "identity",
+    ]
+    args += [
+        "--draws",
+        "2",
+        "--noise-runs",
+        "2",
+        "--store",
+        str(tmp_path / "runs"),
+        "--reports",
+        str(tmp_path / "r"),
+    ]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 0, res.output
+    folder = tmp_path / "r" / "micro" / "previous-token"
+    md = (folder / "emergence-modulation.md").read_text()
+    assert "unit: previous-token" in md and "--unit previous-token --strategy identity" in md
+    assert "unit `previous-token`" in (folder / "README.md").read_text()
+    assert not (tmp_path / "r" / "micro" / "emergence-modulation.md").exists()
