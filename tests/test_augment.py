@@ -1,0 +1,39 @@
+import numpy as np
+
+from mda_bench.augment import extract_template, extract_templates, fill, generate, line_skeleton, token_period
+
+WORDS = ("alpha", "beta", "gamma", "delta")
+
+
+def test_token_period_finds_the_smallest_tiling():
+    seg = np.array([5, 9, 2, 7])
+    assert token_period(np.resize(seg, 30)) == 4
+    assert token_period(np.resize(np.array([3, 3]), 10)) == 1
+    assert token_period(np.arange(20)) == 0
+
+
+def test_line_skeletons_keep_structure_and_cut_values():
+    assert (
+        line_skeleton('<row id="17"><name>foo</name></row>') == '<row id="{NUM2}"><name>{WORD}</name></row>'
+    )
+    assert line_skeleton(r"\textbf{x} & 3.25 & y \\") == r"\textbf{{{WORD}}} & {NUM1}.{NUM2} & {WORD} \\"
+    assert line_skeleton("port = 8080") == "port = {NUM4}"
+    assert line_skeleton("timeout: 30 seconds") == "timeout: {NUM2} {WORD}"
+
+
+def test_templates_from_hand_made_rows_and_fresh_generation():
+    rows = [np.resize(np.array([4, 8, 15]), 24), np.arange(24), np.resize(np.array([1, 2, 3]), 24)]
+    texts = ["", '<a href="x1">link</a>\n<a href="x2">more</a>', ""]
+    ts = extract_templates(np.stack(rows), texts, row_ids=[10, 11, 12])
+    assert [t.kind for t in ts] == ["repeat", "lines"]  # the two period-3 rows share one template
+    assert ts[0].period == 3 and ts[0].source_row == 10
+    assert ts[1].lines == ('<a href="{WORD}">{WORD}</a>', '<a href="{WORD}">{WORD}</a>')  # "x1" is one word
+    rng = np.random.default_rng(0)
+    new = generate(ts[0], rng, WORDS, vocab_size=100, ctx=24)
+    assert token_period(new) == 3 and not np.array_equal(new, rows[0]) and (new > 0).all()
+    doc = generate(ts[1], np.random.default_rng(1), WORDS, 100, 24)
+    assert doc.count("<a href=") == 2 and all(w in WORDS for w in [doc.split('">')[1].split("<")[0]])
+    assert extract_template(np.arange(24), doc).lines == ts[1].lines  # same structure, new content
+    again = generate(ts[1], np.random.default_rng(1), WORDS, 100, 24)
+    assert doc == again  # seeded
+    assert fill("{NUM3}", np.random.default_rng(2), WORDS).isdigit() and len(fill("{NUM3}", rng, WORDS)) == 3
