@@ -80,18 +80,23 @@ def curves_plot(exp, branches, name: str) -> tuple[str, str]:
     out.parent.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(7, 4.2))
     steps, base, _ = unit_curve(exp, exp.baseline.records)
-    groups: dict[str, list[np.ndarray]] = {}
+    groups: dict[tuple[str, str], list[np.ndarray]] = {}
+    palette = iter(["tab:red", "tab:blue", "tab:green", "tab:purple", "tab:orange", "tab:brown"])
     for b in branches:
         s, ys, _ = unit_curve(exp, b.records)
-        if b.spec.selection in ("top", "bottom"):
-            style = {"remove": "tab:red", "augment": "tab:blue"}.get(b.spec.operation, "tab:green")
-            ax.plot(s, ys, color=style, lw=1.8, label=b.spec.name, zorder=3)
+        if b.spec.selection in ("random", "matched-random", "none"):  # drawn: shown as a band
+            groups.setdefault((b.spec.operation, b.spec.selection), []).append(np.interp(steps, s, ys))
         else:
-            groups.setdefault(b.spec.operation, []).append(np.interp(steps, s, ys))
+            label = f"{b.spec.name} ({b.spec.k:,} rows)"
+            ax.plot(s, ys, color=next(palette, "0.3"), lw=1.8, label=label, zorder=3)
     colours = {"remove": "tab:red", "augment": "tab:blue", "reorder": "0.5"}
-    for op, curves in groups.items():
+    for (op, sel), curves in groups.items():
         c = np.array(curves)
-        label = "seed noise (reorder)" if op == "reorder" else f"random {op} ({len(curves)} draws)"
+        label = (
+            "seed noise (reorder)"
+            if op == "reorder"
+            else f"{sel.replace('-', ' ')} {op} ({len(curves)} draws)"
+        )
         ax.fill_between(
             steps, c.min(0), c.max(0), color=colours.get(op, "0.7"), alpha=0.15, label=label, lw=0
         )
@@ -102,7 +107,7 @@ def curves_plot(exp, branches, name: str) -> tuple[str, str]:
     u = exp.unit
     ax.set_xlabel("step (window shaded)")
     ax.set_ylabel(f"{u['score']} score, L{u['layer']}H{u['head']}")
-    ax.set_title(f"{exp.scale.name}: {name.removesuffix('.png')}, k = {exp.k} rows")
+    ax.set_title(f"{exp.scale.name}: {name.removesuffix('.png')}")
     ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     fig.savefig(out, dpi=110)

@@ -107,9 +107,12 @@ def run(exp, n_jobs: int = 1, progress: bool = True) -> TaskResult:
     from mda_bench.experiment import results_table, run_jobs
 
     from ._shared import modulation_jobs
-    from .structural_catalyst import structural_jobs
+    from .structural_catalyst import long_experiment, structural_jobs
 
-    branches = run_jobs(exp, modulation_jobs(exp) + structural_jobs(exp), n_jobs, progress)
+    # structural branches run longer; every curve is read only up to this experiment's horizon
+    longer = long_experiment(exp)
+    branches = run_jobs(exp, modulation_jobs(exp), n_jobs, progress)
+    branches += run_jobs(longer, structural_jobs(longer), n_jobs, progress)
     table = results_table(exp, branches)
     rows = link_rows(table)
     x = np.array([r["d_ind"] for r in rows])
