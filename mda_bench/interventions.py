@@ -9,6 +9,8 @@ step (the row identity attribution addressed):
   step of the window (drawn with a seed), with the same 1/B weight as any row.
 - *reorder*: the window's rows are shuffled among the window's steps (the seed-noise runs:
   the same data, another order).
+- *insert*: new token rows that are not in the stream (synthetic documents) are trained as
+  extra rows of seeded steps in a range, again with the 1/B weight of any row.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class Plan:
     weights: np.ndarray | None = None  # [n_rows] float32; None = all ones
     extras: dict[int, np.ndarray] = field(default_factory=dict)  # step -> extra row ids
     order: np.ndarray | None = None  # row id trained at each stream position; None = identity
+    inserted: dict[int, np.ndarray] = field(default_factory=dict)  # step -> [n, ctx] new token rows
 
     def batch(self, step: int, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
         """(row ids, loss weights) trained at `step`: its B positions, then any extras."""
@@ -53,6 +56,16 @@ class Plan:
         w = np.ones(len(rows), np.float32) if self.weights is None else self.weights[rows]
         return rows, w
 
+    def tokens(self, step: int, batch_size: int, stream) -> tuple[np.ndarray, np.ndarray]:
+        """(token rows, loss weights) trained at `step`: `batch` rows, then inserted rows."""
+        rows, w = self.batch(step, batch_size)
+        tokens = stream.rows(rows)
+        new = self.inserted.get(step)
+        if new is not None:
+            tokens = np.concatenate([tokens, new.astype(tokens.dtype)])
+            w = np.concatenate([w, np.ones(len(new), np.float32)])
+        return tokens, w
+
     def key(self) -> str:
         """A content hash: two plans with the same key train on exactly the same batches."""
         h = hashlib.sha256()
@@ -60,11 +73,13 @@ class Plan:
         for s in sorted(self.extras):
             h.update(f"{s}:".encode() + np.asarray(self.extras[s], np.int64).tobytes())
         h.update(b"id" if self.order is None else self.order.astype(np.int64).tobytes())
+        for s in sorted(self.inserted):  # absent for older plans, so their keys are unchanged
+            h.update(f"ins{s}:".encode() + np.asarray(self.inserted[s], np.int32).tobytes())
         return h.hexdigest()[:16]
 
     @property
     def is_identity(self) -> bool:
-        return self.weights is None and not self.extras and self.order is None
+        return self.weights is None and not self.extras and self.order is None and not self.inserted
 
 
 # --------------------------------------------------------------------------- selections
@@ -125,3 +140,12 @@ def reorder(n_rows: int, window: Window, seed: int) -> Plan:
     rows = window.rows
     order[rows] = np.random.default_rng([seed, 13]).permutation(rows)
     return Plan(n_rows, order=order)
+
+
+def insert(n_rows: int, new_rows: np.ndarray, start: int, end: int, seed: int) -> Plan:
+    """Train each of `new_rows` ([n, ctx] tokens) once, at a seeded step in [start, end)."""
+    if not 0 <= start < end:
+        raise MdaError(f"insertion steps must satisfy 0 <= start < end, got {start}, {end}")
+    steps = np.random.default_rng([seed, 23]).integers(start, end, len(new_rows))
+    inserted = {int(s): np.asarray(new_rows)[steps == s] for s in np.unique(steps)}
+    return Plan(n_rows, inserted=inserted)

@@ -195,8 +195,8 @@ def train_run(
     for step in range(start, last):
         if stop_after is not None and step >= stop_after:
             break
-        rows, w = plan.batch(step, cfg.batch_size)
-        tokens = torch.from_numpy(stream.rows(rows).astype(np.int64))
+        toks, w = plan.tokens(step, cfg.batch_size, stream)
+        tokens = torch.from_numpy(toks.astype(np.int64))
         for g in opt.param_groups:
             g["lr"] = lr_at(step, cfg)
         losses = row_losses(model, tokens)

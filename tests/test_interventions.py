@@ -56,3 +56,25 @@ def test_reorder_permutes_the_window_only():
     assert sorted(plan.order[40:80].tolist()) == list(range(40, 80))
     assert not np.array_equal(plan.order[40:80], np.arange(40, 80))
     assert iv.Plan(N).is_identity and iv.Plan(N).key() != plan.key()
+
+
+def test_insert_trains_each_new_row_once_in_its_range():
+    class Stream:  # rows(ids) -> tokens, like TokenStream
+        @staticmethod
+        def rows(ids):
+            return np.stack([np.full(6, i) for i in ids])
+
+    new = np.arange(1000, 1000 + 7 * 6).reshape(7, 6)
+    plan = iv.insert(N, new, 3, 8, seed=0)
+    assert all(3 <= s < 8 for s in plan.inserted)
+    got = np.concatenate([plan.inserted[s] for s in sorted(plan.inserted)])
+    assert sorted(map(tuple, got)) == sorted(map(tuple, new))  # each new row exactly once
+    for step in range(10):
+        toks, w = plan.tokens(step, 4, Stream)
+        k = len(plan.inserted.get(step, []))
+        assert toks.shape == (4 + k, 6) and (toks[:4, 0] == np.arange(4 * step, 4 * step + 4)).all()
+        assert (w == 1).all()
+    assert plan.key() != iv.Plan(N).key() and not plan.is_identity
+    assert iv.insert(N, new, 3, 8, seed=0).key() == plan.key()
+    with pytest.raises(MdaError):
+        iv.insert(N, new, 5, 5, seed=0)

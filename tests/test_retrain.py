@@ -78,3 +78,16 @@ def test_parallel_jobs_give_the_same_branches_as_serial(micro, micro_data, base,
     finally:
         torch.set_num_threads(torch_threads)
     assert [b.records for b in parallel] == [b.records for b in serial]
+
+
+def test_inserted_rows_change_nothing_before_their_first_step(micro, micro_data, base):
+    store, run = base
+    B, n, ctx = micro.train.batch_size, micro_data.stream.n_rows, micro.model.ctx
+    window = iv.Window(10, 30, B)
+    new = np.random.default_rng(0).integers(1, micro.model.vocab_size, (6, ctx))
+    plan = iv.insert(n, new, 21, 30, seed=0)
+    (branch,) = retrain_all(micro, store, micro_data, run, window, 40, [_job("insert", plan)], progress=False)
+    first = min(plan.inserted)
+    base_recs = {r["step"]: r for r in run.records}
+    assert all(r == base_recs[r["step"]] for r in branch.records if r["step"] <= first)
+    assert branch.records[-1] != base_recs[40]
