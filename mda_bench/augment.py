@@ -9,9 +9,9 @@ structure is extracted by rules, deterministically, so the default needs no netw
   value words become `{WORD}` while markup, LaTeX commands, keys and punctuation stay literal;
   new documents fill the slots with fresh numbers of the same width and words from a pool.
 
-`extract_templates` / `generate` are pure and seeded. Inserting the generated rows before the
-formation window and retraining at several scales is the augmentation-speedup claim's job
-(not built yet).
+`extract_templates` / `generate` are pure and seeded; `interventions.insert` trains generated
+rows as extra rows before the window. The augmentation-speedup task around them (scales
+tiny-s/m/l, same-token baselines, verdict) is not built yet.
 """
 
 from __future__ import annotations
