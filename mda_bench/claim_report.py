@@ -48,13 +48,15 @@ def runs_markdown(table: list[dict]) -> str:
 
 def random_summary_section(table: list[dict]) -> Section:
     """Random draws (and seed-noise runs) as mean ± sd per operation."""
+    from .experiment import runs_of
+
     rows = []
     for op, sel, label in (
         ("remove", "random", "random remove"),
         ("augment", "random", "random augment"),
         ("reorder", "none", "seed noise (reorder)"),
     ):
-        runs = [r for r in table if r["operation"] == op and r["selection"] == sel]
+        runs = runs_of(table, op, sel)
         if not runs:
             continue
         cells = [label, str(len(runs))]

@@ -20,7 +20,3 @@ def modulation_jobs(exp: Experiment):
 
 def modulation_branches(exp: Experiment, n_jobs: int = 1, progress: bool = True) -> list[Branch]:
     return run_jobs(exp, modulation_jobs(exp), n_jobs, progress)
-
-
-def runs_of(table: list[dict], operation: str, selection: str) -> list[dict]:
-    return [r for r in table if r["operation"] == operation and r["selection"] == selection]

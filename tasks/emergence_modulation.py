@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from mda_bench.claims import Claim, Metric, TaskResult, Verdict
+from mda_bench.experiment import runs_of
 
-from ._shared import modulation_branches, runs_of
+from ._shared import modulation_branches
 
 CLAIM = Claim(
     id="emergence-modulation",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from mda_bench.claims import Claim, Metric, Section, TaskResult, Verdict
+from mda_bench.experiment import runs_of
 from mda_bench.metrics import bootstrap_ci, mean_sd, pearson, spearman
 
 CLAIM = Claim(
@@ -66,7 +67,7 @@ def decide(table: list[dict], unit_formed: bool) -> Verdict:
             f"({'outside' if outside else 'inside'} the band, {'same' if same else 'opposite'} direction)"
         )
     for op in ("remove", "augment"):
-        draws = [r["d_icl_strength"] for r in rows if r["operation"] == op and r["selection"] == "random"]
+        draws = [r["d_icl_strength"] for r in runs_of(rows, op, "random")]
         rm, _ = mean_sd(draws)
         inside = lo <= rm <= hi
         ok &= inside

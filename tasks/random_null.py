@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from mda_bench.claims import Claim, Metric, Section, TaskResult, Verdict
+from mda_bench.experiment import runs_of
 from mda_bench.metrics import mean_sd
 
-from ._shared import modulation_branches, runs_of
+from ._shared import modulation_branches
 
 CLAIM = Claim(
     id="random-null",
