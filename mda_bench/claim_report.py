@@ -69,18 +69,32 @@ def random_summary_section(table: list[dict]) -> Section:
     )
 
 
-def curves_plot(exp, branches, name: str) -> tuple[str, str]:
-    """Target head's curve: baseline, targeted runs, random draws and seed noise as bands."""
+def _figure(width: float, height: float):
+    """A new matplotlib figure with one axis (headless backend)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt.subplots(figsize=(width, height))
+
+
+def _save(fig, exp, name: str) -> None:
+    """Save under the store's plots/ (write_report copies it next to the report) and close."""
+    import matplotlib.pyplot as plt
+
+    out = exp.store.root / "plots" / name
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def curves_plot(exp, branches, name: str) -> tuple[str, str]:
+    """Target head's curve: baseline, targeted runs, random draws and seed noise as bands."""
     from .experiment import reference_final, unit_curve
 
-    out = exp.store.root / "plots" / name  # copied next to the report by write_report
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    fig, ax = _figure(7, 4.2)
     steps, base, _ = unit_curve(exp, exp.baseline.records)
     groups: dict[tuple[str, str], list[np.ndarray]] = {}
     palette = iter(["tab:red", "tab:blue", "tab:green", "tab:purple", "tab:orange", "tab:brown"])
@@ -111,9 +125,7 @@ def curves_plot(exp, branches, name: str) -> tuple[str, str]:
     ax.set_ylabel(f"{u['score']} score, L{u['layer']}H{u['head']}")
     ax.set_title(f"{exp.scale.name}: {name.removesuffix('.png')}")
     ax.legend(fontsize=7, loc="upper left")
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    _save(fig, exp, name)
     return ("Target head's score per run", name)
 
 
@@ -216,16 +228,9 @@ def write_summary(out_dir: Path, claims, label: str) -> Path:
 
 def enrichment_plot(exp, top: list[dict], bottom: list[dict], name: str) -> tuple[str, str]:
     """Bars per category: window base rate, top-k share and bottom-k share."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    out = exp.store.root / "plots" / name
-    out.parent.mkdir(parents=True, exist_ok=True)
     cats = [e["category"] for e in top]
     x = np.arange(len(cats))
-    fig, ax = plt.subplots(figsize=(7.5, 3.8))
+    fig, ax = _figure(7.5, 3.8)
     for i, (label, vals, colour) in enumerate(
         (
             ("window base rate", [e["base"] for e in top], "0.6"),
@@ -241,22 +246,13 @@ def enrichment_plot(exp, top: list[dict], bottom: list[dict], name: str) -> tupl
     ax.set_ylabel("share of rows")
     ax.set_title(f"{exp.scale.name}: categories of the top-k rows (* one-sided p < 0.05)")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    _save(fig, exp, name)
     return ("Category shares of the top-k, bottom-k and window", name)
 
 
 def icl_scatter_plot(exp, ind, icl_strength, labels: list[str], name: str) -> tuple[str, str]:
     """ICL strength against the induction score, one point per run and checkpoint."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    out = exp.store.root / "plots" / name
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    fig, ax = _figure(6.5, 4.5)
     colours = {"baseline": "black", "remove-top": "tab:red", "augment-top": "tab:blue"}
 
     def group(label: str) -> str:
@@ -275,7 +271,5 @@ def icl_scatter_plot(exp, ind, icl_strength, labels: list[str], name: str) -> tu
     ax.set_ylabel("ICL strength (early - late loss, nats)")
     ax.set_title(f"{exp.scale.name}: ICL vs induction, every run and checkpoint")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    _save(fig, exp, name)
     return ("ICL strength against the induction score", name)
