@@ -105,6 +105,20 @@ def _seed_options(f):
     )(f)
 
 
+def _unit_options(f):
+    """--unit and --strategy: which head is attributed, and how."""
+    f = click.option(
+        "--strategy",
+        default="ekfac",
+        show_default=True,
+        type=click.Choice(["ekfac", "kfac", "diagonal", "identity"]),
+        help="kronfluence Hessian approximation for the attribution.",
+    )(f)
+    return click.option(
+        "--unit", default="induction", show_default=True, type=click.Choice(["induction", "previous-token"])
+    )(f)
+
+
 @cli.command()
 @_scale_options
 @_seed_options
@@ -135,16 +149,7 @@ def train(scale, store, corpus, sets, seed, order_seed, plot) -> None:
 @cli.command()
 @_scale_options
 @_seed_options
-@click.option(
-    "--unit", default="induction", show_default=True, type=click.Choice(["induction", "previous-token"])
-)
-@click.option(
-    "--strategy",
-    default="ekfac",
-    show_default=True,
-    type=click.Choice(["ekfac", "kfac", "diagonal", "identity"]),
-    help="kronfluence Hessian approximation.",
-)
+@_unit_options
 @click.option(
     "--probe",
     default=None,
@@ -207,16 +212,7 @@ def attribute(
 @click.argument("claim")
 @_scale_options
 @_seed_options
-@click.option(
-    "--unit", default="induction", show_default=True, type=click.Choice(["induction", "previous-token"])
-)
-@click.option(
-    "--strategy",
-    default="ekfac",
-    show_default=True,
-    type=click.Choice(["ekfac", "kfac", "diagonal", "identity"]),
-    help="kronfluence Hessian approximation for the attribution.",
-)
+@_unit_options
 @click.option(
     "--k-fraction",
     default=0.1,
