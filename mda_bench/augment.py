@@ -9,9 +9,9 @@ structure is extracted by rules, deterministically, so the default needs no netw
   value words become `{WORD}` while markup, LaTeX commands, keys and punctuation stay literal;
   new documents fill the slots with fresh numbers of the same width and words from a pool.
 
-`extract_templates` / `generate` are pure and seeded; `interventions.insert` trains generated
-rows as extra rows before the window. The augmentation-speedup task around them (scales
-tiny-s/m/l, same-token baselines, verdict) is not built yet.
+`extract_templates`, `generate` and `synthetic_rows` are pure and seeded;
+`interventions.insert` trains the generated rows as extra rows before the window, and the
+augmentation-speedup task (tasks/augmentation_speedup.py) runs them across a model ladder.
 """
 
 from __future__ import annotations
@@ -82,6 +82,8 @@ def extract_templates(rows: np.ndarray, texts: list[str], row_ids=None) -> list[
     for toks, text, rid in zip(rows, texts, ids):
         t = extract_template(toks, text, int(rid))
         key = (t.kind, t.period, t.lines)
+        if t.kind == "lines" and not t.lines:
+            continue  # a row of whitespace has no structure to reproduce
         if key not in seen:
             seen.add(key)
             out.append(t)
@@ -108,3 +110,40 @@ def generate(template: Template, rng: np.random.Generator, words: tuple[str, ...
     if template.kind == "repeat":
         return np.resize(rng.integers(1, vocab_size, template.period), ctx).astype(np.int32)
     return "\n".join(fill(s, rng, words) for s in template.lines)
+
+
+def word_pool(texts: list[str]) -> tuple[str, ...]:
+    """The distinct words of `texts`, sorted (so the pool is a pure function of the texts)."""
+    return tuple(sorted({w for t in texts for w in re.findall(r"[A-Za-z]{2,}", t)}))
+
+
+def synthetic_rows(
+    templates: list[Template],
+    n_rows: int,
+    seed: int,
+    tokenizer,
+    words: tuple[str, ...],
+    vocab_size: int,
+    ctx: int,
+) -> np.ndarray:
+    """`n_rows` training rows ([n, ctx] int32) from templates drawn uniformly with `seed`.
+
+    A repeat template makes one row. Line documents are tokenized and packed end to end with
+    the end-of-text token (id 0) between them, the way the stream packs corpus documents.
+    """
+    if not templates:
+        raise ValueError("no templates to generate from")
+    rng = np.random.default_rng([seed, 29])
+    rows: list[np.ndarray] = []
+    buf: list[int] = []
+    while len(rows) < n_rows:
+        t = templates[int(rng.integers(len(templates)))]
+        doc = generate(t, rng, words, vocab_size, ctx)
+        if t.kind == "repeat":
+            rows.append(doc)
+            continue
+        buf += tokenizer.encode(doc).ids + [0]
+        while len(buf) >= ctx and len(rows) < n_rows:
+            rows.append(np.array(buf[:ctx], dtype=np.int32))
+            buf = buf[ctx:]
+    return np.stack(rows)

@@ -42,8 +42,8 @@ def markdown_table(headers: list[str], rows: list[list]) -> str:
     return "\n".join(lines)
 
 
-def runs_markdown(table: list[dict]) -> str:
-    return markdown_table([c[1] for c in COLUMNS], [[_cell(r, k, f) for k, _, f in COLUMNS] for r in table])
+def runs_markdown(table: list[dict], columns=COLUMNS) -> str:
+    return markdown_table([c[1] for c in columns], [[_cell(r, k, f) for k, _, f in columns] for r in table])
 
 
 def random_summary_section(table: list[dict]) -> Section:
@@ -134,8 +134,7 @@ def write_report(result: TaskResult, exp, out_dir: Path, command: str, config_ha
     import shutil
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    c, v, u, w = result.claim, result.verdict, exp.unit, exp.window
-    probe = exp.attribution.manifest["config"]["influence"]["probe"]
+    c, v = result.claim, result.verdict
     lines = [
         f"# {c.id} (task version {c.version}, scale `{exp.scale.name}`)",
         "",
@@ -149,13 +148,7 @@ def write_report(result: TaskResult, exp, out_dir: Path, command: str, config_ha
         "",
         "## Setup",
         "",
-        f"- unit: {u['unit']}, head L{u['layer']}H{u['head']} ({u['score']} score "
-        f"{u['start_score']:.3f} at the window start, {u['final_score']:.3f} at the baseline's end)",
-        f"- window: steps {w.start}-{w.end} ({len(w.rows):,} rows); branches run to step {exp.horizon}; "
-        f"k = {exp.k} rows ({exp.cfg.k_fraction:.0%} of the window)",
-        f"- attribution: {exp.cfg.strategy}, probe {probe}",
-        f"- onset = first step reaching {exp.cfg.onset_fraction:g} x the baseline's final score "
-        "(interpolated); area = trapezoid area under the score over the window",
+        *(result.setup or _setup_lines(exp)),
         "- metrics: "
         + "; ".join(
             f"`{m.name}` ({'higher' if m.higher_is_better else 'lower'} supports the claim)"
@@ -166,7 +159,7 @@ def write_report(result: TaskResult, exp, out_dir: Path, command: str, config_ha
         "",
         "## Runs",
         "",
-        runs_markdown(result.table),
+        runs_markdown(result.table, result.columns or COLUMNS),
         "",
     ]
     for s in result.sections:
@@ -191,6 +184,20 @@ def write_report(result: TaskResult, exp, out_dir: Path, command: str, config_ha
     }
     (out_dir / f"{c.id}.json").write_text(json.dumps(summary, indent=1, sort_keys=True))
     return md
+
+
+def _setup_lines(exp) -> list[str]:
+    u, w = exp.unit, exp.window
+    probe = exp.attribution.manifest["config"]["influence"]["probe"]
+    return [
+        f"- unit: {u['unit']}, head L{u['layer']}H{u['head']} ({u['score']} score "
+        f"{u['start_score']:.3f} at the window start, {u['final_score']:.3f} at the baseline's end)",
+        f"- window: steps {w.start}-{w.end} ({len(w.rows):,} rows); branches run to step {exp.horizon}; "
+        f"k = {exp.k} rows ({exp.cfg.k_fraction:.0%} of the window)",
+        f"- attribution: {exp.cfg.strategy}, probe {probe}",
+        f"- onset = first step reaching {exp.cfg.onset_fraction:g} x the baseline's final score "
+        "(interpolated); area = trapezoid area under the score over the window",
+    ]
 
 
 def write_summary(out_dir: Path, claims, label: str) -> Path:

@@ -59,3 +59,5 @@ class TaskResult:
     verdict: Verdict
     sections: list[Section] = field(default_factory=list)
     plots: list[tuple[str, str]] = field(default_factory=list)  # (caption, file name)
+    columns: list[tuple[str, str, str]] | None = None  # (key, header, format); None: the runs table's
+    setup: list[str] | None = None  # the report's setup lines; None: the single-scale experiment's

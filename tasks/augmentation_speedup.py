@@ -1,14 +1,358 @@
-"""Claim 5: mechanistic data augmentation speeds up circuit formation across scales."""
+"""Claim 5: mechanistic data augmentation speeds up circuit formation across model scales.
 
-from mda_bench.claims import Claim, Metric
+Templates come from the top-N attributed rows of the smallest rung (the paper's cross-scale
+transfer); the same synthetic rows are inserted, as extra rows of seeded steps before the
+formation window, into every rung of a model ladder, each from its own baseline's checkpoint.
+Two same-token baselines insert as many rows: ordinary corpus rows drawn at random from the
+stream, and synthetic rows from templates of random window rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from mda_bench.claims import Claim, Metric, Section, TaskResult, Verdict
 
 CLAIM = Claim(
     id="augmentation-speedup",
-    version=0,
+    version=1,
     claim="a mechanistic data-augmentation pipeline speeds up circuit convergence across scales",
-    measures="synthetic data from the structure of top-influence samples, inserted before the "
-    "window, at three or more model scales",
-    passes_when="onset is earlier at every scale than with a baseline inserting the same number "
-    "of tokens of ordinary corpus data",
-    metrics=(Metric("speedup_steps", True, "baseline onset - augmented onset"),),
+    measures="synthetic rows from the structure of the smallest rung's top-influence rows, inserted "
+    "before the window at three model scales, vs the same number of corpus rows or of rows from "
+    "random rows' templates",
+    passes_when="onset is earlier at every scale than with both same-token baselines, without "
+    "raising held-out loss beyond a tolerance",
+    metrics=(
+        Metric("speedup_steps", True, "onset of a same-token baseline minus onset with the synthetic rows"),
+        Metric("heldout_change", False, "held-out loss with the synthetic rows / baseline's - 1"),
+    ),
+    implemented=True,
 )
+
+N_TEMPLATE_ROWS = 100  # top-N rows of the smallest rung whose structure is extracted
+HELDOUT_TOL = 0.02  # relative rise of held-out loss the augmentation may cost
+HELDOUT_LAST = 5  # held-out loss: mean over this many last checkpoints before the horizon
+RULE = (
+    "at every rung, the run with synthetic rows from the top-attributed rows' templates "
+    "(synthetic-top) must reach the onset level earlier than both same-token baselines "
+    "(corpus-rows, synthetic-random); a censored onset is never earlier. Its held-out loss "
+    f"(mean of the last {HELDOUT_LAST} checkpoints) may be at most {HELDOUT_TOL:.0%} above the "
+    "uninterrupted baseline's. holds: every rung passes both. does not hold: at some rung "
+    "synthetic-top is measurably not earlier than a baseline, or its held-out loss is over the "
+    "tolerance. inconclusive: anything else (a comparison censored on both sides, or no head "
+    "formed in a rung's baseline)."
+)
+
+
+@dataclass(frozen=True)
+class Rung:
+    """One model size of a ladder: the registered scale giving its shape, the steps the new rows
+    are trained at (before its formation window) and where its branches stop."""
+
+    scale: str
+    insert: tuple[int, int]
+    horizon: int
+
+
+# tiny's head forms at ~3,450, tiny-m's and tiny-l's at ~2,100 (baseline runs): each rung gets
+# 600 steps of insertion ending 250-450 steps before its rise starts, and 1,500 steps after.
+LADDERS: dict[str, tuple[Rung, ...]] = {
+    "micro": (Rung("micro", (10, 20), 40), Rung("micro-m", (10, 20), 40), Rung("micro-l", (10, 20), 40)),
+    "tiny": (
+        Rung("tiny", (2400, 3000), 4500),
+        Rung("tiny-m", (900, 1500), 3000),
+        Rung("tiny-l", (900, 1500), 3000),
+    ),
+}
+RUNS = ("synthetic-top", "corpus-rows", "synthetic-random")
+
+
+def rung_scale(base, rung: Rung):
+    """`base` (with any --set overrides) at the rung's shape: only the sizes differ."""
+    from mda_bench.scales import get_scale
+
+    size = get_scale(rung.scale).model
+    model = replace(base.model, n_layers=size.n_layers, d_model=size.d_model, n_heads=size.n_heads)
+    return replace(base, name=rung.scale, model=model)
+
+
+def ladder(scale) -> tuple[Rung, ...]:
+    from mda_bench.errors import MdaError
+
+    if scale.name not in LADDERS:
+        raise MdaError(f"augmentation-speedup needs a model ladder; scales with one: {', '.join(LADDERS)}")
+    return LADDERS[scale.name]
+
+
+# --------------------------------------------------------------------------- rows to insert
+def _texts(exp, rows: np.ndarray) -> list[str]:
+    tok = exp.data.tokenizer()
+    return [tok.decode(t.tolist()) for t in exp.data.stream.rows(rows)]
+
+
+def templates_of(exp, rows: np.ndarray):
+    from mda_bench.augment import extract_templates
+
+    return extract_templates(exp.data.stream.rows(rows), _texts(exp, rows), row_ids=rows)
+
+
+def inserted_rows(exp, n: int) -> dict:
+    """The three row sets of RUNS (n rows each) and the templates behind the synthetic ones."""
+    from mda_bench import interventions as iv
+    from mda_bench.augment import synthetic_rows, word_pool
+
+    rows, scores = exp.scores()
+    top = iv.top_k(rows, scores, N_TEMPLATE_ROWS)
+    rand = iv.random_k(exp.window.rows, N_TEMPLATE_ROWS, seed=exp.cfg.seed + 101)
+    words = word_pool([d.text for d in exp.data.documents()])
+    m = exp.scale.model
+
+    def make(templates, seed):
+        return synthetic_rows(templates, n, seed, exp.data.tokenizer(), words, m.vocab_size, m.ctx)
+
+    t_top, t_rand = templates_of(exp, top), templates_of(exp, rand)
+    drawn = np.sort(
+        np.random.default_rng([exp.cfg.seed, 37]).choice(exp.data.stream.n_rows, n, replace=False)
+    )
+    return {
+        "templates": {"synthetic-top": t_top, "synthetic-random": t_rand},
+        "sources": {"synthetic-top": top, "synthetic-random": rand, "corpus-rows": drawn},
+        "rows": {
+            "synthetic-top": make(t_top, exp.cfg.seed),
+            "corpus-rows": exp.data.stream.rows(drawn),
+            "synthetic-random": make(t_rand, exp.cfg.seed),
+        },
+    }
+
+
+# --------------------------------------------------------------------------- one rung
+def _curve(records, unit, lo, hi):
+    keep = [r for r in records if lo <= r["step"] <= hi]
+    steps = np.array([r["step"] for r in keep])
+    ys = np.array([r[unit["score"]][unit["layer"]][unit["head"]] for r in keep])
+    held = np.array([r["heldout_loss"] for r in keep])
+    return steps, ys, held
+
+
+def rung_metrics(records, unit: dict, rung: Rung, onset_fraction: float, fixed_step: float | None) -> dict:
+    """Onset (censored at the horizon), score at the fixed step, held-out loss at the end."""
+    from mda_bench.metrics import curve_metrics, score_at
+
+    steps, ys, held = _curve(records, unit, rung.insert[0], rung.horizon)
+    m = curve_metrics(steps, ys, unit["final_score"], (rung.insert[0], rung.horizon), onset_fraction)
+    return {
+        "onset": m["onset"],
+        "censored": m["censored"],
+        "area": m["area"],
+        "fixed_score": score_at(steps, ys, fixed_step) if fixed_step is not None else float("nan"),
+        "heldout": float(held[-HELDOUT_LAST:].mean()),
+    }
+
+
+def run_rung(exp, rung: Rung, sets: dict, n_jobs: int, progress: bool):
+    """Baseline (trained if missing), target head and the three insertion branches of a rung."""
+    from mda_bench import interventions as iv
+    from mda_bench.heads import locate_unit
+    from mda_bench.pipeline import train_stage
+    from mda_bench.retrain import Job, RunSpec, retrain_all
+
+    sc = rung_scale(exp.scale, rung)
+    baseline = train_stage(sc, exp.store, exp.data, init_seed=exp.cfg.seed, progress=progress)
+    unit = locate_unit(baseline.records, exp.cfg.unit)
+    s0, s1 = rung.insert
+    jobs = []
+    for name in RUNS:
+        new = sets["rows"][name]
+        plan = iv.insert(exp.data.stream.n_rows, new, s0, s1, seed=exp.cfg.seed)
+        spec = RunSpec(name, "insert", name.split("-", 1)[1], len(new), exp.cfg.seed)
+        jobs.append(Job(spec, plan, np.asarray(sets["sources"][name], dtype=np.int64)))
+    window = iv.Window(s0, s1, sc.train.batch_size)
+    branches = retrain_all(sc, exp.store, exp.data, baseline, window, rung.horizon, jobs, n_jobs, progress)
+    return sc, baseline, unit, branches
+
+
+def rung_rows(rung: Rung, sc, baseline, unit, branches, onset_fraction: float) -> list[dict]:
+    """The rung's table rows: baseline first, then each inserted run with its deltas."""
+    base = rung_metrics(baseline.records, unit, rung, onset_fraction, None)
+    fixed = None if base["censored"] else base["onset"]
+    base = rung_metrics(baseline.records, unit, rung, onset_fraction, fixed)
+    head = f"L{unit['layer']}H{unit['head']}"
+    out = [{"rung": sc.name, "run": "baseline", "rows": 0, "head": head, "rose": unit["rose"], **base}]
+    for b in branches:
+        m = rung_metrics(b.records, unit, rung, onset_fraction, fixed)
+        out.append(
+            {"rung": sc.name, "run": b.spec.name, "rows": b.spec.k, "head": head, "rose": unit["rose"], **m}
+        )
+    for r in out:
+        r["d_onset"] = r["onset"] - base["onset"]
+        r["speedup_pct"] = -100 * r["d_onset"] / base["onset"]
+        r["heldout_change"] = r["heldout"] / base["heldout"] - 1
+    return out
+
+
+# --------------------------------------------------------------------------- verdict
+def _earlier(a: dict, b: dict) -> bool | None:
+    """Is run a's onset earlier than run b's? None when censoring leaves it open."""
+    if a["censored"]:
+        return None if b["censored"] else False
+    return True if b["censored"] else a["onset"] < b["onset"]
+
+
+def decide(table: list[dict]) -> Verdict:
+    """RULE on the ladder's table (rows of every rung)."""
+    reasons, passed, failed = [], [], False
+    for rung in dict.fromkeys(r["rung"] for r in table):
+        by = {r["run"]: r for r in table if r["rung"] == rung}
+        aug = by["synthetic-top"]
+        if not by["baseline"]["rose"]:
+            reasons.append(f"{rung}: no head formed in the baseline run")
+            passed.append(None)
+            continue
+        vs = {name: _earlier(aug, by[name]) for name in ("corpus-rows", "synthetic-random")}
+        loss_ok = aug["heldout_change"] <= HELDOUT_TOL
+        ok = None if None in vs.values() else all(vs.values())
+        failed |= False in vs.values() or not loss_ok
+        passed.append(ok and loss_ok)
+
+        def onset(r):
+            return f"{'> ' if r['censored'] else ''}{r['onset']:.0f}"
+
+        reasons.append(
+            f"{rung}: onset synthetic-top {onset(aug)} vs corpus-rows {onset(by['corpus-rows'])}, "
+            f"synthetic-random {onset(by['synthetic-random'])}, baseline {onset(by['baseline'])}; "
+            f"held-out loss {aug['heldout_change']:+.2%} -> "
+            + ("earlier than both" if ok else ("not earlier than both" if ok is False else "undetermined"))
+            + ("" if loss_ok else f", held-out loss over the {HELDOUT_TOL:.0%} tolerance")
+        )
+    if all(p is True for p in passed):
+        return Verdict("holds", RULE, tuple(reasons))
+    if failed:
+        return Verdict("does not hold", RULE, tuple(reasons))
+    return Verdict("inconclusive", RULE, tuple(reasons))
+
+
+# --------------------------------------------------------------------------- report
+COLUMNS = [
+    ("rung", "scale", "{}"),
+    ("run", "run", "{}"),
+    ("rows", "rows inserted", "{:,}"),
+    ("onset", "onset step", "{:.0f}"),
+    ("d_onset", "Δ onset vs baseline", "{:+.0f}"),
+    ("speedup_pct", "speed-up %", "{:+.1f}"),
+    ("fixed_score", "score at baseline onset", "{:.3f}"),
+    ("heldout", "held-out loss", "{:.4f}"),
+    ("heldout_change", "Δ held-out", "{:+.2%}"),
+]
+
+
+def ladder_section(table: list[dict], rungs, scales) -> Section:
+    rows = []
+    for rung, sc in zip(rungs, scales):
+        by = {r["run"]: r for r in table if r["rung"] == sc.name}
+        b, a = by["baseline"], by["synthetic-top"]
+        m = sc.model
+        rows.append(
+            [
+                sc.name,
+                f"{m.n_layers} x {m.d_model}, {m.n_heads} heads",
+                b["head"],
+                f"{rung.insert[0]}-{rung.insert[1]}",
+                rung.horizon,
+                *(f"{'> ' if by[n]['censored'] else ''}{by[n]['onset']:.0f}" for n in ("baseline", *RUNS)),
+                f"{b['onset'] - a['onset']:+.0f} ({-a['d_onset'] / b['onset']:+.1%})",
+                f"{b['fixed_score']:.3f} / {a['fixed_score']:.3f}",
+                f"{b['heldout']:.4f} / {a['heldout']:.4f}",
+            ]
+        )
+    return Section(
+        "Per scale: onsets and costs",
+        [
+            "scale",
+            "shape",
+            "head",
+            "insertion steps",
+            "horizon",
+            "baseline onset",
+            "synthetic-top onset",
+            "corpus-rows onset",
+            "synthetic-random onset",
+            "speed-up vs baseline",
+            "score at baseline onset (base / synthetic-top)",
+            "held-out loss (base / synthetic-top)",
+        ],
+        rows,
+    )
+
+
+def templates_section(sets: dict, exp, n_samples: int = 4) -> Section:
+    """Every template (top and random rows) and a few generated rows, decoded."""
+    tok = exp.data.tokenizer()
+    parts = []
+    for name, ts in sets["templates"].items():
+        kinds = {k: sum(t.kind == k for t in ts) for k in ("repeat", "lines")}
+        parts.append(
+            f"**{name}**: {len(ts)} distinct templates from {N_TEMPLATE_ROWS} rows "
+            f"({kinds['repeat']} repeat, {kinds['lines']} line skeletons)\n\n```text"
+        )
+        for t in ts:
+            parts.append(f"[row {t.source_row}, {t.kind}] " + t.describe().replace("\n", "\n    "))
+        parts.append("```\n")
+        parts.append(f"Generated rows ({name}), the first {n_samples}, decoded:\n\n```text")
+        for row in sets["rows"][name][:n_samples]:
+            parts.append(repr(tok.decode(row.tolist()))[:300])
+        parts.append("```\n")
+    return Section("Templates and generated rows", text="\n".join(parts))
+
+
+def ladder_plot(exp, results, name: str = "augmentation-speedup.png") -> tuple[str, str]:
+    """One panel per rung: the target head's score for the baseline and each insertion run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from mda_bench.claim_report import _save
+
+    fig, axes = plt.subplots(1, len(results), figsize=(4.2 * len(results), 3.6), squeeze=False)
+    colours = {
+        "baseline": "black",
+        "synthetic-top": "tab:blue",
+        "corpus-rows": "0.55",
+        "synthetic-random": "tab:orange",
+    }
+    for ax, (rung, sc, baseline, unit, branches) in zip(axes[0], results):
+        for label, records in [("baseline", baseline.records)] + [(b.spec.name, b.records) for b in branches]:
+            steps, ys, _ = _curve(records, unit, rung.insert[0], rung.horizon)
+            ax.plot(steps, ys, color=colours[label], lw=1.6 if label == "synthetic-top" else 1.2, label=label)
+        ax.axvspan(*rung.insert, color="tab:blue", alpha=0.07, lw=0)
+        ax.axhline(exp.cfg.onset_fraction * unit["final_score"], color="0.4", ls=":", lw=1)
+        ax.set_title(f"{sc.name}: L{unit['layer']}H{unit['head']}", fontsize=9)
+        ax.set_xlabel("step (insertion shaded)")
+    axes[0][0].set_ylabel(f"{unit['score']} score")
+    axes[0][0].legend(fontsize=7, loc="upper left")
+    _save(fig, exp, name)
+    return ("Target head's score per scale (dotted: onset level)", name)
+
+
+def run(exp, n_jobs: int = 1, progress: bool = True) -> TaskResult:
+    rungs = ladder(exp.scale)
+    first = rungs[0]
+    n = round(exp.cfg.k_fraction * (first.insert[1] - first.insert[0]) * exp.scale.train.batch_size)
+    sets = inserted_rows(exp, n)
+    results = [(r, *run_rung(exp, r, sets, n_jobs, progress)) for r in rungs]
+    table = [row for res in results for row in rung_rows(*res, exp.cfg.onset_fraction)]
+    setup = [
+        f"- ladder: {', '.join(sc.name for _, sc, *_ in results)}, each with its own baseline run "
+        f"and target head; templates from the top {N_TEMPLATE_ROWS} attributed rows of `{exp.scale.name}` "
+        f"(unit {exp.unit['unit']}, window {exp.window.start}-{exp.window.end}, {exp.cfg.strategy})",
+        f"- each run inserts {n:,} rows ({exp.cfg.k_fraction:.0%} of the insertion steps' rows) as extra "
+        "rows of seeded steps in the insertion range, the same rows at every scale; corpus-rows are drawn "
+        "at random from the whole stream, synthetic-random fills templates of "
+        f"{N_TEMPLATE_ROWS} random window rows",
+        f"- onset = first step reaching {exp.cfg.onset_fraction:g} x the rung baseline's final score",
+    ]
+    sections = [ladder_section(table, rungs, [sc for _, sc, *_ in results]), templates_section(sets, exp)]
+    plots = [ladder_plot(exp, results)]
+    return TaskResult(CLAIM, table, decide(table), sections, plots, columns=COLUMNS, setup=setup)

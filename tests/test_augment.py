@@ -1,6 +1,16 @@
 import numpy as np
 
-from mda_bench.augment import extract_template, extract_templates, fill, generate, line_skeleton, token_period
+from mda_bench.augment import (
+    Template,
+    extract_template,
+    extract_templates,
+    fill,
+    generate,
+    line_skeleton,
+    synthetic_rows,
+    token_period,
+    word_pool,
+)
 
 WORDS = ("alpha", "beta", "gamma", "delta")
 
@@ -37,3 +47,36 @@ def test_templates_from_hand_made_rows_and_fresh_generation():
     again = generate(ts[1], np.random.default_rng(1), WORDS, 100, 24)
     assert doc == again  # seeded
     assert fill("{NUM3}", np.random.default_rng(2), WORDS).isdigit() and len(fill("{NUM3}", rng, WORDS)) == 3
+
+
+class _CharTokenizer:
+    """A stand-in tokenizer: one id per character (ord % 97 + 1), for packing tests."""
+
+    class _Enc:
+        def __init__(self, ids):
+            self.ids = ids
+
+    def encode(self, text):
+        return self._Enc([ord(c) % 97 + 1 for c in text])
+
+
+def test_whitespace_rows_give_no_template():
+    ts = extract_templates(np.stack([np.arange(24)]), ["  \n \n"])
+    assert ts == []
+
+
+def test_word_pool_is_sorted_and_distinct():
+    assert word_pool(["b a bb", "aa bb x9 cc"]) == ("aa", "bb", "cc")
+
+
+def test_synthetic_rows_pack_documents_and_tile_repeats():
+    ts = [Template("repeat", period=5), Template("lines", lines=("<p>{WORD}</p>",))]
+    rows = synthetic_rows(ts, 40, seed=3, tokenizer=_CharTokenizer(), words=WORDS, vocab_size=100, ctx=16)
+    assert rows.shape == (40, 16) and rows.dtype == np.int32
+    periodic = [token_period(r) == 5 for r in rows]
+    assert 5 < sum(periodic) < 35  # both templates drawn
+    packed = rows[[not p for p in periodic]]
+    assert (packed == 0).any()  # documents separated by end-of-text, as in the stream
+    again = synthetic_rows(ts, 40, seed=3, tokenizer=_CharTokenizer(), words=WORDS, vocab_size=100, ctx=16)
+    other = synthetic_rows(ts, 40, seed=4, tokenizer=_CharTokenizer(), words=WORDS, vocab_size=100, ctx=16)
+    assert np.array_equal(rows, again) and not np.array_equal(rows, other)
