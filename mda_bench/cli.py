@@ -285,6 +285,17 @@ def run(
     missing = [c for c in chosen if not TASKS[c].CLAIM.implemented]
     if claim != "all" and missing:
         raise MdaError(f"claim {claim} is not implemented yet")
+    # task-specific requirements (e.g. a model ladder), checked before anything trains
+    skipped = {}
+    for cid in chosen:
+        check = getattr(TASKS[cid], "check", None)
+        try:
+            if check is not None and cid not in missing:
+                check(sc)
+        except MdaError as exc:
+            if claim != "all":
+                raise
+            skipped[cid] = str(exc)
     cfg = ExperimentConfig(
         unit=unit,
         strategy=strategy,
@@ -306,8 +317,8 @@ def run(
     out_dir = Path(reports) / sc.name / ("" if unit == "induction" else unit)
     chash = config_key({"scale": sc, "experiment": cfg})[:16]
     for cid in chosen:
-        if cid in missing:
-            say(f"{cid}: not implemented yet, skipped")
+        if cid in missing or cid in skipped:
+            say(f"{cid}: {skipped.get(cid, 'not implemented yet')}; skipped")
             continue
         result = TASKS[cid].run(exp, n_jobs=jobs)
         md = write_report(result, exp, out_dir, _command(cid), chash)

@@ -78,6 +78,11 @@ def rung_scale(base, rung: Rung):
     return replace(base, name=rung.scale, model=model)
 
 
+def check(scale) -> None:
+    """Called by the CLI before anything trains."""
+    ladder(scale)
+
+
 def ladder(scale) -> tuple[Rung, ...]:
     from mda_bench.errors import MdaError
 

@@ -10,12 +10,19 @@ import pytest
 from click.testing import CliRunner
 
 from mda_bench.cli import cli
+from tasks import augmentation_speedup as aug
 from tasks import emergence_modulation as em
 from tasks import induction_icl_link as link
 from tasks import random_null as rn
 from tasks import structural_catalyst as sc
 
-CLAIMS = ("emergence-modulation", "random-null", "structural-catalyst", "induction-icl-link")
+CLAIMS = (
+    "emergence-modulation",
+    "random-null",
+    "structural-catalyst",
+    "induction-icl-link",
+    "augmentation-speedup",
+)
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -98,9 +105,10 @@ def test_micro_claim_reports_are_complete_and_match_golden(micro_reports, claim)
     assert (folder / f"{claim}.png").stat().st_size > 5000
     runs = md.split("## Runs")[1].split("##")[0]
     lines = [ln for ln in runs.splitlines() if ln.startswith("| ")][1:]
-    n_runs = {"structural-catalyst": 1 + 5, "induction-icl-link": 1 + 8 + 5}.get(claim, 1 + 2 + 2 * 2 + 2)
-    assert len(lines) == n_runs  # baseline, targeted, random draws, noise runs (+ structural)
-    assert all("|  |" not in ln and ln.count("|") == 12 for ln in lines)  # every column filled
+    n_runs = {"structural-catalyst": 1 + 5, "induction-icl-link": 1 + 8 + 5, "augmentation-speedup": 3 * 4}
+    assert len(lines) == n_runs.get(claim, 1 + 2 + 2 * 2 + 2)  # baseline, targeted, draws, noise runs
+    n_cols = 9 if claim == "augmentation-speedup" else 11
+    assert all("|  |" not in ln and ln.count("|") == n_cols + 1 for ln in lines)  # every column filled
     saved = json.loads((folder / f"{claim}.json").read_text())
     assert saved["verdict"] in ("holds", "does not hold", "inconclusive")
     assert f"{claim}: {saved['verdict']}" in outputs[claim][0]
@@ -114,8 +122,9 @@ def test_micro_claim_reports_are_complete_and_match_golden(micro_reports, claim)
 def test_second_claim_reuses_the_shared_runs(micro_reports):
     _, outputs = micro_reports
     counts = [outputs[c][1] for c in CLAIMS]
-    # random-null and induction-icl-link train nothing new: they reuse the others' branches
-    assert counts == [8, 8, 13, 13]
+    # random-null and induction-icl-link train nothing new: they reuse the others' branches;
+    # augmentation-speedup trains three insertion runs at each of three scales
+    assert counts == [8, 8, 13, 13, 22]
 
 
 def test_run_refuses_bad_input(tmp_path):
@@ -123,6 +132,62 @@ def test_run_refuses_bad_input(tmp_path):
     assert r.exit_code != 0 and "unknown claim" in str(r.exception or r.output)
     r = CliRunner().invoke(cli, ["run", "emergence-modulation", "--scale", "micro", "--k-fraction", "1.5"])
     assert r.exit_code != 0
+
+
+def test_augmentation_needs_a_ladder_and_checks_it_before_training(tmp_path):
+    r = CliRunner().invoke(
+        cli, ["run", "augmentation-speedup", "--scale", "micro-m", "--store", str(tmp_path / "s")]
+    )
+    assert r.exit_code != 0 and "needs a model ladder" in str(r.exception)
+    assert not (tmp_path / "s").exists()
+
+
+def _arow(rung, run, onset, censored=False, heldout=0.0, rose=True):
+    return {
+        "rung": rung,
+        "run": run,
+        "onset": onset,
+        "censored": censored,
+        "heldout_change": heldout,
+        "rose": rose,
+    }
+
+
+def _ladder(*onsets, heldout=0.0):
+    """Rows for rungs a, b: (baseline, synthetic-top, corpus-rows, synthetic-random) onsets."""
+    rows = []
+    for rung, (b, t, c, r) in zip("ab", onsets):
+        rows += [_arow(rung, "baseline", b), _arow(rung, "synthetic-top", *t, heldout=heldout)]
+        rows += [_arow(rung, "corpus-rows", *c), _arow(rung, "synthetic-random", *r)]
+    return rows
+
+
+def test_augmentation_speedup_verdicts():
+    early = ((100,), (150,), (160,))
+    assert aug.decide(_ladder((200, *early), (300, (250,), (290,), (280,)))).verdict == "holds"
+    # one rung where synthetic-top is later than a baseline -> does not hold
+    late = (300, (250,), (240,), (280,))
+    assert aug.decide(_ladder((200, *early), late)).verdict == "does not hold"
+    # censored synthetic-top against a measured baseline is not earlier
+    cens = (300, (400, True), (290,), (280,))
+    assert aug.decide(_ladder((200, *early), cens)).verdict == "does not hold"
+    # a measured onset beats a censored baseline; both censored leaves it open
+    assert (
+        aug.decide(_ladder((200, (100,), (400, True), (160,)), (300, (250,), (290,), (280,)))).verdict
+        == "holds"
+    )
+    both = (300, (400, True), (400, True), (280,))
+    assert aug.decide(_ladder((200, *early), both)).verdict == "does not hold"  # later than synthetic-random
+    both = (300, (400, True), (400, True), (400, True))
+    assert aug.decide(_ladder((200, *early), both)).verdict == "inconclusive"
+    # held-out loss over the tolerance
+    v = aug.decide(_ladder((200, *early), (300, (250,), (290,), (280,)), heldout=aug.HELDOUT_TOL + 0.01))
+    assert v.verdict == "does not hold" and "tolerance" in v.reasons[0]
+    # no head in a rung's baseline
+    rows = _ladder((200, *early), (300, (250,), (290,), (280,)))
+    for r in rows[4:]:
+        r["rose"] = False
+    assert aug.decide(rows).verdict == "inconclusive"
 
 
 def test_enrichment_on_a_hand_made_table():
