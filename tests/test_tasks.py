@@ -142,6 +142,24 @@ def test_augmentation_needs_a_ladder_and_checks_it_before_training(tmp_path):
     assert not (tmp_path / "s").exists()
 
 
+def test_ladder_rungs_differ_only_in_size():
+    from dataclasses import replace
+
+    from mda_bench.scales import get_scale
+    from mda_bench.stream import RepeatRows
+
+    base = replace(get_scale("tiny"), repeat=RepeatRows(0.3, 6, 32))  # as after --set repeat.share=0.3
+    rungs = [aug.rung_scale(base, r) for r in aug.LADDERS["tiny"]]
+    assert [r.name for r in rungs] == ["tiny", "tiny-m", "tiny-l"]
+    assert [(r.model.n_layers, r.model.d_model, r.model.n_heads) for r in rungs] == [
+        (2, 64, 2),
+        (3, 64, 2),
+        (2, 96, 3),
+    ]
+    assert all(r.repeat == base.repeat and r.train == base.train and r.corpus == base.corpus for r in rungs)
+    assert rungs[0].model == base.model and rungs[1].model == get_scale("tiny-m").model
+
+
 def _arow(rung, run, onset, censored=False, heldout=0.0, rose=True):
     return {
         "rung": rung,
