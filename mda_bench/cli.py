@@ -331,11 +331,12 @@ def run(
 
 def _command(claim: str) -> str:
     """The command that reproduces a report: this claim plus every option not at its default
-    (where things are written, --store and --reports, left out)."""
+    (where things are written, --store and --reports, and --jobs, which only says how many
+    branches train at once, left out)."""
     ctx = click.get_current_context()
     parts = [f"mda-bench run {claim}", f"--scale {ctx.params['scale']}"]
     for p in ctx.command.params:
-        if not isinstance(p, click.Option) or p.name in ("scale", "store", "reports"):
+        if not isinstance(p, click.Option) or p.name in ("scale", "store", "reports", "jobs"):
             continue
         value = ctx.params[p.name]
         if p.multiple:
