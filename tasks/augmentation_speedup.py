@@ -192,7 +192,7 @@ def rung_rows(rung: Rung, sc, baseline, unit, branches, onset_fraction: float) -
         )
     for r in out:
         r["d_onset"] = r["onset"] - base["onset"]
-        r["speedup_pct"] = -100 * r["d_onset"] / base["onset"]
+        r["speedup_pct"] = -100 * r["d_onset"] / base["onset"] + 0.0  # + 0.0: no "-0.0"
         r["heldout_change"] = r["heldout"] / base["heldout"] - 1
     return out
 
