@@ -86,10 +86,11 @@ def test_bad_input_gives_one_clear_line(args, needle, capsys, tmp_path):
     assert needle in err
 
 
-def test_unimplemented_claim_exits_nonzero(capsys, tmp_path):
-    args = ["run", "augmentation-speedup", "--scale", "micro", "--store", str(tmp_path / "s")]
+def test_claim_requirements_are_checked_before_any_work(capsys, tmp_path):
+    # augmentation-speedup needs a model ladder; micro-m is a rung, not the bottom of one
+    args = ["run", "augmentation-speedup", "--scale", "micro-m", "--store", str(tmp_path / "s")]
     code, _, err = run_cli([*args, "--reports", str(tmp_path / "r")], capsys)
-    assert one_line_error(code, err) and "not implemented yet" in err
+    assert one_line_error(code, err) and "needs a model ladder" in err
     assert not (tmp_path / "s").exists() and not (tmp_path / "r").exists()  # refused before any work
 
 

@@ -134,14 +134,6 @@ def test_run_refuses_bad_input(tmp_path):
     assert r.exit_code != 0
 
 
-def test_augmentation_needs_a_ladder_and_checks_it_before_training(tmp_path):
-    r = CliRunner().invoke(
-        cli, ["run", "augmentation-speedup", "--scale", "micro-m", "--store", str(tmp_path / "s")]
-    )
-    assert r.exit_code != 0 and "needs a model ladder" in str(r.exception)
-    assert not (tmp_path / "s").exists()
-
-
 def test_ladder_rungs_differ_only_in_size():
     from dataclasses import replace
 
