@@ -117,6 +117,26 @@ def word_pool(texts: list[str]) -> tuple[str, ...]:
     return tuple(sorted({w for t in texts for w in re.findall(r"[A-Za-z]{2,}", t)}))
 
 
+def load_generator(spec: str):
+    """The generator hook: "module:function" names a callable with `generate`'s signature
+    (template, rng, words, vocab_size, ctx) -> text or ctx token ids, e.g. one that has an LLM
+    write documents in a template's structure. Import errors become one clear MdaError."""
+    import importlib
+
+    from .errors import MdaError
+
+    module, _, name = spec.partition(":")
+    if not module or not name:
+        raise MdaError(f"--generator must be MODULE:FUNCTION, got {spec!r}")
+    try:
+        fn = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as exc:
+        raise MdaError(f"cannot load generator {spec!r}: {exc}") from None
+    if not callable(fn):
+        raise MdaError(f"generator {spec!r} is not callable")
+    return fn
+
+
 def synthetic_rows(
     templates: list[Template],
     n_rows: int,
@@ -125,11 +145,13 @@ def synthetic_rows(
     words: tuple[str, ...],
     vocab_size: int,
     ctx: int,
+    generator=generate,
 ) -> np.ndarray:
     """`n_rows` training rows ([n, ctx] int32) from templates drawn uniformly with `seed`.
 
-    A repeat template makes one row. Line documents are tokenized and packed end to end with
-    the end-of-text token (id 0) between them, the way the stream packs corpus documents.
+    A generated token row (a repeat template) is one row. Text documents are tokenized and
+    packed end to end with the end-of-text token (id 0) between them, the way the stream packs
+    corpus documents. `generator` replaces `generate` (see `load_generator`).
     """
     if not templates:
         raise ValueError("no templates to generate from")
@@ -138,9 +160,12 @@ def synthetic_rows(
     buf: list[int] = []
     while len(rows) < n_rows:
         t = templates[int(rng.integers(len(templates)))]
-        doc = generate(t, rng, words, vocab_size, ctx)
-        if t.kind == "repeat":
-            rows.append(doc)
+        doc = generator(t, rng, words, vocab_size, ctx)
+        if not isinstance(doc, str):
+            row = np.asarray(doc, dtype=np.int32)
+            if row.shape != (ctx,) or row.min() < 0 or row.max() >= vocab_size:
+                raise ValueError(f"a generated token row must be {ctx} ids in [0, {vocab_size})")
+            rows.append(row)
             continue
         buf += tokenizer.encode(doc).ids + [0]
         while len(buf) >= ctx and len(rows) < n_rows:

@@ -244,6 +244,13 @@ def attribute(
     help="Branches run past the window's end by this fraction of its length.",
 )
 @click.option(
+    "--generator",
+    default=None,
+    metavar="MODULE:FUNCTION",
+    help="augmentation-speedup: a callable that replaces the offline template filler "
+    "(mda_bench.augment.generate's signature), e.g. an LLM-backed one.",
+)
+@click.option(
     "--jobs", default=1, show_default=True, type=click.IntRange(min=1), help="Branch runs trained at once."
 )
 @click.option(
@@ -268,6 +275,7 @@ def run(
     noise_runs,
     window_start,
     margin,
+    generator,
     jobs,
     reports,
 ) -> None:
@@ -286,6 +294,10 @@ def run(
     if claim != "all" and missing:
         raise MdaError(f"claim {claim} is not implemented yet")
     # task-specific requirements (e.g. a model ladder), checked before anything trains
+    if generator:
+        from .augment import load_generator
+
+        load_generator(generator)
     skipped = {}
     for cid in chosen:
         check = getattr(TASKS[cid], "check", None)
@@ -306,6 +318,7 @@ def run(
         order_seed=order_seed,
         window_start=window_start,
         margin=margin,
+        generator=generator,
     )
     st = Store(store)
     say = lambda m: click.echo(m, err=True)  # noqa: E731

@@ -36,6 +36,7 @@ class ExperimentConfig:
     seed: int = 0
     order_seed: int = 0
     window_start: int | None = None  # None: the scale's default
+    generator: str | None = None  # augmentation-speedup: "module:function" replacing augment.generate
 
 
 @dataclass

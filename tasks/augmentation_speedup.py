@@ -106,7 +106,7 @@ def templates_of(exp, rows: np.ndarray):
 def inserted_rows(exp, n: int) -> dict:
     """The three row sets of RUNS (n rows each) and the templates behind the synthetic ones."""
     from mda_bench import interventions as iv
-    from mda_bench.augment import synthetic_rows, word_pool
+    from mda_bench.augment import generate, load_generator, synthetic_rows, word_pool
 
     rows, scores = exp.scores()
     top = iv.top_k(rows, scores, N_TEMPLATE_ROWS)
@@ -115,7 +115,8 @@ def inserted_rows(exp, n: int) -> dict:
     m = exp.scale.model
 
     def make(templates, seed):
-        return synthetic_rows(templates, n, seed, exp.data.tokenizer(), words, m.vocab_size, m.ctx)
+        fn = load_generator(exp.cfg.generator) if exp.cfg.generator else generate
+        return synthetic_rows(templates, n, seed, exp.data.tokenizer(), words, m.vocab_size, m.ctx, fn)
 
     t_top, t_rand = templates_of(exp, top), templates_of(exp, rand)
     drawn = np.sort(
@@ -356,6 +357,7 @@ def run(exp, n_jobs: int = 1, progress: bool = True) -> TaskResult:
         "rows of seeded steps in the insertion range, the same rows at every scale; corpus-rows are drawn "
         "at random from the whole stream, synthetic-random fills templates of "
         f"{N_TEMPLATE_ROWS} random window rows",
+        f"- templates filled by {exp.cfg.generator or 'the offline generator (mda_bench.augment.generate)'}",
         f"- onset = first step reaching {exp.cfg.onset_fraction:g} x the rung baseline's final score",
     ]
     sections = [ladder_section(table, rungs, [sc for _, sc, *_ in results]), templates_section(sets, exp)]

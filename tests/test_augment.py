@@ -7,6 +7,7 @@ from mda_bench.augment import (
     fill,
     generate,
     line_skeleton,
+    load_generator,
     synthetic_rows,
     token_period,
     word_pool,
@@ -80,3 +81,23 @@ def test_synthetic_rows_pack_documents_and_tile_repeats():
     again = synthetic_rows(ts, 40, seed=3, tokenizer=_CharTokenizer(), words=WORDS, vocab_size=100, ctx=16)
     other = synthetic_rows(ts, 40, seed=4, tokenizer=_CharTokenizer(), words=WORDS, vocab_size=100, ctx=16)
     assert np.array_equal(rows, again) and not np.array_equal(rows, other)
+
+
+def test_generator_hook_replaces_the_filler_and_is_checked():
+    import pytest
+
+    from mda_bench.errors import MdaError
+
+    def shout(template, rng, words, vocab_size, ctx):  # a stand-in for an LLM-backed generator
+        return "HELLO " * int(rng.integers(1, 4))
+
+    ts = [Template("repeat", period=5)]
+    rows = synthetic_rows(ts, 6, 0, _CharTokenizer(), WORDS, 100, 16, generator=shout)
+    assert rows.shape == (6, 16) and not any(token_period(r) == 5 for r in rows)  # text packed, no tiling
+    with pytest.raises(ValueError, match="16 ids"):
+        synthetic_rows(ts, 2, 0, _CharTokenizer(), WORDS, 100, 16, generator=lambda *a: np.zeros(3))
+    assert load_generator("mda_bench.augment:generate") is generate
+    with pytest.raises(MdaError, match="cannot load"):
+        load_generator("mda_bench.augment:nope")
+    with pytest.raises(MdaError, match="MODULE:FUNCTION"):
+        load_generator("generate")

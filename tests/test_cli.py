@@ -75,6 +75,11 @@ def one_line_error(code, err):
         (["train", "--scale", "micro", "--seed", "-1"], "seed"),
         (["attribute", "--scale", "micro", "--strategy", "exact"], "strategy"),
         (
+            ["run", "augmentation-speedup", "--scale", "micro", "--generator", "no_such_module:f"],
+            "cannot load",
+        ),
+        (["run", "augmentation-speedup", "--scale", "micro", "--generator", "generate"], "MODULE:FUNCTION"),
+        (
             ["attribute", "--scale", "micro", "--unit", "previous-token", "--probe", "copy-logprob"],
             "does not measure",
         ),
