@@ -37,7 +37,7 @@ HELDOUT_LAST = 5  # held-out loss: mean over this many last checkpoints before t
 RULE = (
     "at every rung, the run with synthetic rows from the top-attributed rows' templates "
     "(synthetic-top) must reach the onset level earlier than both same-token baselines "
-    "(corpus-rows, synthetic-random); a censored onset is never earlier. Its held-out loss "
+    "(every corpus-rows draw, synthetic-random); a censored onset is never earlier. Its held-out loss "
     f"(mean of the last {HELDOUT_LAST} checkpoints) may be at most {HELDOUT_TOL:.0%} above the "
     "uninterrupted baseline's. holds: every rung passes both. does not hold: at some rung "
     "synthetic-top is measurably not earlier than a baseline, or its held-out loss is over the "
@@ -66,7 +66,7 @@ LADDERS: dict[str, tuple[Rung, ...]] = {
         Rung("tiny-l", (900, 1500), 3000),
     ),
 }
-RUNS = ("synthetic-top", "corpus-rows", "synthetic-random")
+COLOURS = {"baseline": "black", "synthetic-top": "tab:blue", "synthetic-random": "tab:orange"}
 
 
 def rung_scale(base, rung: Rung):
@@ -104,7 +104,8 @@ def templates_of(exp, rows: np.ndarray):
 
 
 def inserted_rows(exp, n: int) -> dict:
-    """The three row sets of RUNS (n rows each) and the templates behind the synthetic ones."""
+    """The runs' row sets (n rows each): synthetic-top, synthetic-random and `draws` draws of
+    corpus rows, with the templates behind the synthetic ones and each run's insertion seed."""
     from mda_bench import interventions as iv
     from mda_bench.augment import generate, load_generator, synthetic_rows, word_pool
 
@@ -119,18 +120,16 @@ def inserted_rows(exp, n: int) -> dict:
         return synthetic_rows(templates, n, seed, exp.data.tokenizer(), words, m.vocab_size, m.ctx, fn)
 
     t_top, t_rand = templates_of(exp, top), templates_of(exp, rand)
-    drawn = np.sort(
-        np.random.default_rng([exp.cfg.seed, 37]).choice(exp.data.stream.n_rows, n, replace=False)
-    )
-    return {
-        "templates": {"synthetic-top": t_top, "synthetic-random": t_rand},
-        "sources": {"synthetic-top": top, "synthetic-random": rand, "corpus-rows": drawn},
-        "rows": {
-            "synthetic-top": make(t_top, exp.cfg.seed),
-            "corpus-rows": exp.data.stream.rows(drawn),
-            "synthetic-random": make(t_rand, exp.cfg.seed),
-        },
-    }
+    seed = exp.cfg.seed
+    runs = [
+        ("synthetic-top", "top-templates", make(t_top, seed), top, seed),
+        ("synthetic-random", "random-templates", make(t_rand, seed), rand, seed),
+    ]
+    for i in range(1, exp.cfg.draws + 1):  # other rows and other insertion steps per draw
+        s = seed + i - 1
+        drawn = np.sort(np.random.default_rng([s, 37]).choice(exp.data.stream.n_rows, n, replace=False))
+        runs.append((f"corpus-rows-{i}", "random-rows", exp.data.stream.rows(drawn), drawn, s))
+    return {"templates": {"synthetic-top": t_top, "synthetic-random": t_rand}, "runs": runs}
 
 
 # --------------------------------------------------------------------------- one rung
@@ -158,7 +157,7 @@ def rung_metrics(records, unit: dict, rung: Rung, onset_fraction: float, fixed_s
 
 
 def run_rung(exp, rung: Rung, sets: dict, n_jobs: int, progress: bool):
-    """Baseline (trained if missing), target head and the three insertion branches of a rung."""
+    """Baseline (trained if missing), target head and the insertion branches of a rung."""
     from mda_bench import interventions as iv
     from mda_bench.heads import locate_unit
     from mda_bench.pipeline import train_stage
@@ -169,11 +168,10 @@ def run_rung(exp, rung: Rung, sets: dict, n_jobs: int, progress: bool):
     unit = locate_unit(baseline.records, exp.cfg.unit)
     s0, s1 = rung.insert
     jobs = []
-    for name in RUNS:
-        new = sets["rows"][name]
-        plan = iv.insert(exp.data.stream.n_rows, new, s0, s1, seed=exp.cfg.seed)
-        spec = RunSpec(name, "insert", name.split("-", 1)[1], len(new), exp.cfg.seed)
-        jobs.append(Job(spec, plan, np.asarray(sets["sources"][name], dtype=np.int64)))
+    for name, selection, new, sources, seed in sets["runs"]:
+        plan = iv.insert(exp.data.stream.n_rows, new, s0, s1, seed=seed)
+        spec = RunSpec(name, "insert", selection, len(new), seed)
+        jobs.append(Job(spec, plan, np.asarray(sources, dtype=np.int64)))
     window = iv.Window(s0, s1, sc.train.batch_size)
     branches = retrain_all(sc, exp.store, exp.data, baseline, window, rung.horizon, jobs, n_jobs, progress)
     return sc, baseline, unit, branches
@@ -206,6 +204,10 @@ def _earlier(a: dict, b: dict) -> bool | None:
     return True if b["censored"] else a["onset"] < b["onset"]
 
 
+def _onset(r: dict) -> str:
+    return f"{'> ' if r['censored'] else ''}{r['onset']:.0f}"
+
+
 def decide(table: list[dict]) -> Verdict:
     """RULE on the ladder's table (rows of every rung)."""
     reasons, passed, failed = [], [], False
@@ -216,20 +218,18 @@ def decide(table: list[dict]) -> Verdict:
             reasons.append(f"{rung}: no head formed in the baseline run")
             passed.append(None)
             continue
-        vs = {name: _earlier(aug, by[name]) for name in ("corpus-rows", "synthetic-random")}
+        corpus = [r for name, r in by.items() if name.startswith("corpus-rows")]
+        vs = {name: _earlier(aug, r) for name, r in by.items() if r in corpus or name == "synthetic-random"}
         loss_ok = aug["heldout_change"] <= HELDOUT_TOL
         ok = None if None in vs.values() else all(vs.values())
         failed |= False in vs.values() or not loss_ok
         passed.append(ok and loss_ok)
 
-        def onset(r):
-            return f"{'> ' if r['censored'] else ''}{r['onset']:.0f}"
-
         reasons.append(
-            f"{rung}: onset synthetic-top {onset(aug)} vs corpus-rows {onset(by['corpus-rows'])}, "
-            f"synthetic-random {onset(by['synthetic-random'])}, baseline {onset(by['baseline'])}; "
-            f"held-out loss {aug['heldout_change']:+.2%} -> "
-            + ("earlier than both" if ok else ("not earlier than both" if ok is False else "undetermined"))
+            f"{rung}: onset synthetic-top {_onset(aug)} vs corpus-rows "
+            f"{', '.join(_onset(r) for r in corpus)}, synthetic-random {_onset(by['synthetic-random'])}, "
+            f"baseline {_onset(by['baseline'])}; held-out loss {aug['heldout_change']:+.2%} -> "
+            + ("earlier than all" if ok else ("not earlier than all" if ok is False else "undetermined"))
             + ("" if loss_ok else f", held-out loss over the {HELDOUT_TOL:.0%} tolerance")
         )
     if all(p is True for p in passed):
@@ -258,7 +258,10 @@ def ladder_section(table: list[dict], rungs, scales) -> Section:
     for rung, sc in zip(rungs, scales):
         by = {r["run"]: r for r in table if r["rung"] == sc.name}
         b, a = by["baseline"], by["synthetic-top"]
+        corpus = [r["onset"] for n, r in by.items() if n.startswith("corpus-rows")]
+        cens = any(r["censored"] for n, r in by.items() if n.startswith("corpus-rows"))
         m = sc.model
+
         rows.append(
             [
                 sc.name,
@@ -266,7 +269,10 @@ def ladder_section(table: list[dict], rungs, scales) -> Section:
                 b["head"],
                 f"{rung.insert[0]}-{rung.insert[1]}",
                 rung.horizon,
-                *(f"{'> ' if by[n]['censored'] else ''}{by[n]['onset']:.0f}" for n in ("baseline", *RUNS)),
+                _onset(by["baseline"]),
+                _onset(by["synthetic-top"]),
+                f"{min(corpus):.0f} to {'> ' if cens else ''}{max(corpus):.0f} ({len(corpus)} draws)",
+                _onset(by["synthetic-random"]),
                 f"{b['onset'] - a['onset']:+.0f} ({-a['d_onset'] / b['onset']:+.1%})",
                 f"{b['fixed_score']:.3f} / {a['fixed_score']:.3f}",
                 f"{b['heldout']:.4f} / {a['heldout']:.4f}",
@@ -282,7 +288,7 @@ def ladder_section(table: list[dict], rungs, scales) -> Section:
             "horizon",
             "baseline onset",
             "synthetic-top onset",
-            "corpus-rows onset",
+            "corpus-rows onsets",
             "synthetic-random onset",
             "speed-up vs baseline",
             "score at baseline onset (base / synthetic-top)",
@@ -306,7 +312,8 @@ def templates_section(sets: dict, exp, n_samples: int = 4) -> Section:
             parts.append(f"[row {t.source_row}, {t.kind}] " + t.describe().replace("\n", "\n    "))
         parts.append("```\n")
         parts.append(f"Generated rows ({name}), the first {n_samples}, decoded:\n\n```text")
-        for row in sets["rows"][name][:n_samples]:
+        rows = next(r[2] for r in sets["runs"] if r[0] == name)
+        for row in rows[:n_samples]:
             parts.append(repr(tok.decode(row.tolist()))[:300])
         parts.append("```\n")
     return Section("Templates and generated rows", text="\n".join(parts))
@@ -322,16 +329,22 @@ def ladder_plot(exp, results, name: str = "augmentation-speedup.png") -> tuple[s
     from mda_bench.claim_report import _save
 
     fig, axes = plt.subplots(1, len(results), figsize=(4.2 * len(results), 3.6), squeeze=False)
-    colours = {
-        "baseline": "black",
-        "synthetic-top": "tab:blue",
-        "corpus-rows": "0.55",
-        "synthetic-random": "tab:orange",
-    }
     for ax, (rung, sc, baseline, unit, branches) in zip(axes[0], results):
-        for label, records in [("baseline", baseline.records)] + [(b.spec.name, b.records) for b in branches]:
+        seen = set()
+        for run_name, records in [("baseline", baseline.records)] + [
+            (b.spec.name, b.records) for b in branches
+        ]:
             steps, ys, _ = _curve(records, unit, rung.insert[0], rung.horizon)
-            ax.plot(steps, ys, color=colours[label], lw=1.6 if label == "synthetic-top" else 1.2, label=label)
+            group = "corpus-rows draws" if run_name.startswith("corpus-rows") else run_name
+            ax.plot(
+                steps,
+                ys,
+                color=COLOURS.get(run_name, "0.6"),
+                lw=1.6 if run_name == "synthetic-top" else 1.0,
+                label=None if group in seen else group,
+                zorder=3 if run_name in COLOURS else 2,
+            )
+            seen.add(group)
         ax.axvspan(*rung.insert, color="tab:blue", alpha=0.07, lw=0)
         ax.axhline(exp.cfg.onset_fraction * unit["final_score"], color="0.4", ls=":", lw=1)
         ax.set_title(f"{sc.name}: L{unit['layer']}H{unit['head']}", fontsize=9)
@@ -354,9 +367,9 @@ def run(exp, n_jobs: int = 1, progress: bool = True) -> TaskResult:
         f"and target head; templates from the top {N_TEMPLATE_ROWS} attributed rows of `{exp.scale.name}` "
         f"(unit {exp.unit['unit']}, window {exp.window.start}-{exp.window.end}, {exp.cfg.strategy})",
         f"- each run inserts {n:,} rows ({exp.cfg.k_fraction:.0%} of the insertion steps' rows) as extra "
-        "rows of seeded steps in the insertion range, the same rows at every scale; corpus-rows are drawn "
-        "at random from the whole stream, synthetic-random fills templates of "
-        f"{N_TEMPLATE_ROWS} random window rows",
+        f"rows of seeded steps in the insertion range, the same rows at every scale; {exp.cfg.draws} "
+        "corpus-rows draws, each of other rows drawn at random from the whole stream and inserted at "
+        f"other seeded steps; synthetic-random fills templates of {N_TEMPLATE_ROWS} random window rows",
         f"- templates filled by {exp.cfg.generator or 'the offline generator (mda_bench.augment.generate)'}",
         f"- onset = first step reaching {exp.cfg.onset_fraction:g} x the rung baseline's final score",
     ]

@@ -105,7 +105,7 @@ def test_micro_claim_reports_are_complete_and_match_golden(micro_reports, claim)
     assert (folder / f"{claim}.png").stat().st_size > 5000
     runs = md.split("## Runs")[1].split("##")[0]
     lines = [ln for ln in runs.splitlines() if ln.startswith("| ")][1:]
-    n_runs = {"structural-catalyst": 1 + 5, "induction-icl-link": 1 + 8 + 5, "augmentation-speedup": 3 * 4}
+    n_runs = {"structural-catalyst": 1 + 5, "induction-icl-link": 1 + 8 + 5, "augmentation-speedup": 3 * 5}
     assert len(lines) == n_runs.get(claim, 1 + 2 + 2 * 2 + 2)  # baseline, targeted, draws, noise runs
     n_cols = 9 if claim == "augmentation-speedup" else 11
     assert all("|  |" not in ln and ln.count("|") == n_cols + 1 for ln in lines)  # every column filled
@@ -123,8 +123,8 @@ def test_second_claim_reuses_the_shared_runs(micro_reports):
     _, outputs = micro_reports
     counts = [outputs[c][1] for c in CLAIMS]
     # random-null and induction-icl-link train nothing new: they reuse the others' branches;
-    # augmentation-speedup trains three insertion runs at each of three scales
-    assert counts == [8, 8, 13, 13, 22]
+    # augmentation-speedup trains four insertion runs (two corpus draws) at each of three scales
+    assert counts == [8, 8, 13, 13, 25]
 
 
 def test_run_refuses_bad_input(tmp_path):
@@ -164,11 +164,13 @@ def _arow(rung, run, onset, censored=False, heldout=0.0, rose=True):
 
 
 def _ladder(*onsets, heldout=0.0):
-    """Rows for rungs a, b: (baseline, synthetic-top, corpus-rows, synthetic-random) onsets."""
+    """Rows for rungs a, b: (baseline, synthetic-top, corpus-rows, synthetic-random) onsets;
+    a second corpus-rows draw 5 steps later than the first."""
     rows = []
     for rung, (b, t, c, r) in zip("ab", onsets):
         rows += [_arow(rung, "baseline", b), _arow(rung, "synthetic-top", *t, heldout=heldout)]
-        rows += [_arow(rung, "corpus-rows", *c), _arow(rung, "synthetic-random", *r)]
+        rows += [_arow(rung, "synthetic-random", *r), _arow(rung, "corpus-rows-1", *c)]
+        rows += [_arow(rung, "corpus-rows-2", c[0] + 5, *c[1:])]
     return rows
 
 
@@ -190,12 +192,16 @@ def test_augmentation_speedup_verdicts():
     assert aug.decide(_ladder((200, *early), both)).verdict == "does not hold"  # later than synthetic-random
     both = (300, (400, True), (400, True), (400, True))
     assert aug.decide(_ladder((200, *early), both)).verdict == "inconclusive"
+    # earlier than one corpus draw but not the other
+    rows = _ladder((200, *early), (300, (250,), (290,), (280,)))
+    rows[-1]["onset"] = 240
+    assert aug.decide(rows).verdict == "does not hold"
     # held-out loss over the tolerance
     v = aug.decide(_ladder((200, *early), (300, (250,), (290,), (280,)), heldout=aug.HELDOUT_TOL + 0.01))
     assert v.verdict == "does not hold" and "tolerance" in v.reasons[0]
     # no head in a rung's baseline
     rows = _ladder((200, *early), (300, (250,), (290,), (280,)))
-    for r in rows[4:]:
+    for r in rows[5:]:
         r["rose"] = False
     assert aug.decide(rows).verdict == "inconclusive"
 
