@@ -273,7 +273,7 @@ def ladder_section(table: list[dict], rungs, scales) -> Section:
                 _onset(by["synthetic-top"]),
                 f"{min(corpus):.0f} to {'> ' if cens else ''}{max(corpus):.0f} ({len(corpus)} draws)",
                 _onset(by["synthetic-random"]),
-                f"{b['onset'] - a['onset']:+.0f} ({-a['d_onset'] / b['onset']:+.1%})",
+                f"{b['onset'] - a['onset']:+.0f} ({a['speedup_pct']:+.1f}%)",
                 f"{b['fixed_score']:.3f} / {a['fixed_score']:.3f}",
                 f"{b['heldout']:.4f} / {a['heldout']:.4f}",
             ]
