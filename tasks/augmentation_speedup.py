@@ -36,10 +36,10 @@ HELDOUT_TOL = 0.02  # relative rise of held-out loss the augmentation may cost
 HELDOUT_LAST = 5  # held-out loss: mean over this many last checkpoints before the horizon
 RULE = (
     "at every rung, the run with synthetic rows from the top-attributed rows' templates "
-    "(synthetic-top) must reach the onset level earlier than both same-token baselines "
-    "(every corpus-rows draw, synthetic-random); a censored onset is never earlier. Its held-out loss "
+    "(synthetic-top) must reach the onset level earlier than every same-token baseline run "
+    "(each corpus-rows draw and synthetic-random); a censored onset is never earlier. Its held-out loss "
     f"(mean of the last {HELDOUT_LAST} checkpoints) may be at most {HELDOUT_TOL:.0%} above the "
-    "uninterrupted baseline's. holds: every rung passes both. does not hold: at some rung "
+    "uninterrupted baseline's. holds: every rung passes both tests. does not hold: at some rung "
     "synthetic-top is measurably not earlier than a baseline, or its held-out loss is over the "
     "tolerance. inconclusive: anything else (a comparison censored on both sides, or no head "
     "formed in a rung's baseline)."
