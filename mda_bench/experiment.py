@@ -109,14 +109,19 @@ def run_jobs(exp: Experiment, jobs: list[Job], n_jobs: int = 1, progress: bool =
 
 
 # --------------------------------------------------------------------------- curves and metrics
+def head_curve(
+    records: list[dict], unit: dict, lo: int, hi: int, other: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(steps, the unit's head score, the record field `other`) of records in [lo, hi]."""
+    keep = [r for r in records if lo <= r["step"] <= hi]
+    steps = np.array([r["step"] for r in keep])
+    ys = np.array([r[unit["score"]][unit["layer"]][unit["head"]] for r in keep])
+    return steps, ys, np.array([r[other] for r in keep])
+
+
 def unit_curve(exp: Experiment, records: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(steps, target head's score, ICL score) of records inside [window start, horizon]."""
-    u = exp.unit
-    keep = [r for r in records if exp.window.start <= r["step"] <= exp.horizon]
-    steps = np.array([r["step"] for r in keep])
-    ys = np.array([r[u["score"]][u["layer"]][u["head"]] for r in keep])
-    icl = np.array([r["icl_score"] for r in keep])
-    return steps, ys, icl
+    return head_curve(records, exp.unit, exp.window.start, exp.horizon, "icl_score")
 
 
 def reference_final(exp: Experiment) -> float:

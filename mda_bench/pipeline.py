@@ -31,6 +31,11 @@ class Data:
     def tokenizer(self):
         return load_tokenizer(self.path / "tokenizer.json")
 
+    def row_texts(self, row_ids) -> list[str]:
+        """The decoded text of each stream row."""
+        tok = self.tokenizer()
+        return [tok.decode(t.tolist()) for t in self.stream.rows(row_ids)]
+
     def documents(self) -> list[Document]:
         with open(self.path / "docs.jsonl") as f:
             return [Document(**json.loads(line)) for line in f]

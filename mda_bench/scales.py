@@ -131,39 +131,37 @@ _MICRO = Scale(
 )
 
 
+def _resized(base: Scale, name: str, description: str, window_start: int | None = None, **sizes) -> Scale:
+    """`base` at another model size (a ladder rung): only the sizes, and the window, differ."""
+    return replace(
+        base,
+        name=name,
+        description=description,
+        model=replace(base.model, **sizes),
+        window_start=base.window_start if window_start is None else window_start,
+    )
+
+
 SCALES: dict[str, Scale] = {
     "micro": _MICRO,
     # the micro ladder, for the augmentation-speedup tests
-    "micro-m": replace(
-        _MICRO,
-        name="micro-m",
-        description="tests: micro with 3 layers",
-        model=replace(_MICRO.model, n_layers=3),
-    ),
-    "micro-l": replace(
-        _MICRO,
-        name="micro-l",
-        description="tests: micro at width 48, 3 heads",
-        model=replace(_MICRO.model, d_model=48, n_heads=3),
-    ),
+    "micro-m": _resized(_MICRO, "micro-m", "tests: micro with 3 layers", n_layers=3),
+    "micro-l": _resized(_MICRO, "micro-l", "tests: micro at width 48, 3 heads", d_model=48, n_heads=3),
     "tiny": _TINY,
     # The augmentation-speedup ladder: `tiny` is its smallest rung (tiny-s); the two larger rungs
     # share tiny's data (same corpus, tokenizer and row order, so token templates transfer) and
     # recipe, and differ only in depth or width. Trials (README S3-D/E) formed their heads at
     # steps 2,000-2,250, so their windows start earlier.
-    "tiny-m": replace(
-        _TINY,
-        name="tiny-m",
-        description="augmentation ladder: tiny with 3 layers; minutes",
-        model=replace(_TINY.model, n_layers=3),
-        window_start=1500,
+    "tiny-m": _resized(
+        _TINY, "tiny-m", "augmentation ladder: tiny with 3 layers; minutes", window_start=1500, n_layers=3
     ),
-    "tiny-l": replace(
+    "tiny-l": _resized(
         _TINY,
-        name="tiny-l",
-        description="augmentation ladder: tiny at width 96 with 3 heads; minutes",
-        model=replace(_TINY.model, d_model=96, n_heads=3),
+        "tiny-l",
+        "augmentation ladder: tiny at width 96 with 3 heads; minutes",
         window_start=1500,
+        d_model=96,
+        n_heads=3,
     ),
     "pythia-14m": _pythia("pythia-14m", 6, 128, 4, 1e-3),
     "pythia-31m": _pythia("pythia-31m", 6, 256, 8, 1e-3),

@@ -92,15 +92,10 @@ def ladder(scale) -> tuple[Rung, ...]:
 
 
 # --------------------------------------------------------------------------- rows to insert
-def _texts(exp, rows: np.ndarray) -> list[str]:
-    tok = exp.data.tokenizer()
-    return [tok.decode(t.tolist()) for t in exp.data.stream.rows(rows)]
-
-
 def templates_of(exp, rows: np.ndarray):
     from mda_bench.augment import extract_templates
 
-    return extract_templates(exp.data.stream.rows(rows), _texts(exp, rows), row_ids=rows)
+    return extract_templates(exp.data.stream.rows(rows), exp.data.row_texts(rows), row_ids=rows)
 
 
 def inserted_rows(exp, n: int) -> dict:
@@ -114,10 +109,11 @@ def inserted_rows(exp, n: int) -> dict:
     rand = iv.random_k(exp.window.rows, N_TEMPLATE_ROWS, seed=exp.cfg.seed + 101)
     words = word_pool([d.text for d in exp.data.documents()])
     m = exp.scale.model
+    tok = exp.data.tokenizer()
+    fn = load_generator(exp.cfg.generator) if exp.cfg.generator else generate
 
     def make(templates, seed):
-        fn = load_generator(exp.cfg.generator) if exp.cfg.generator else generate
-        return synthetic_rows(templates, n, seed, exp.data.tokenizer(), words, m.vocab_size, m.ctx, fn)
+        return synthetic_rows(templates, n, seed, tok, words, m.vocab_size, m.ctx, fn)
 
     t_top, t_rand = templates_of(exp, top), templates_of(exp, rand)
     seed = exp.cfg.seed
@@ -133,19 +129,12 @@ def inserted_rows(exp, n: int) -> dict:
 
 
 # --------------------------------------------------------------------------- one rung
-def _curve(records, unit, lo, hi):
-    keep = [r for r in records if lo <= r["step"] <= hi]
-    steps = np.array([r["step"] for r in keep])
-    ys = np.array([r[unit["score"]][unit["layer"]][unit["head"]] for r in keep])
-    held = np.array([r["heldout_loss"] for r in keep])
-    return steps, ys, held
-
-
 def rung_metrics(records, unit: dict, rung: Rung, onset_fraction: float, fixed_step: float | None) -> dict:
     """Onset (censored at the horizon), score at the fixed step, held-out loss at the end."""
+    from mda_bench.experiment import head_curve
     from mda_bench.metrics import curve_metrics, score_at
 
-    steps, ys, held = _curve(records, unit, rung.insert[0], rung.horizon)
+    steps, ys, held = head_curve(records, unit, rung.insert[0], rung.horizon, "heldout_loss")
     m = curve_metrics(steps, ys, unit["final_score"], (rung.insert[0], rung.horizon), onset_fraction)
     return {
         "onset": m["onset"],
@@ -327,6 +316,7 @@ def ladder_plot(exp, results, name: str = "augmentation-speedup.png") -> tuple[s
     import matplotlib.pyplot as plt
 
     from mda_bench.claim_report import _save
+    from mda_bench.experiment import head_curve
 
     fig, axes = plt.subplots(1, len(results), figsize=(4.2 * len(results), 3.6), squeeze=False)
     for ax, (rung, sc, baseline, unit, branches) in zip(axes[0], results):
@@ -334,7 +324,7 @@ def ladder_plot(exp, results, name: str = "augmentation-speedup.png") -> tuple[s
         for run_name, records in [("baseline", baseline.records)] + [
             (b.spec.name, b.records) for b in branches
         ]:
-            steps, ys, _ = _curve(records, unit, rung.insert[0], rung.horizon)
+            steps, ys, _ = head_curve(records, unit, rung.insert[0], rung.horizon, "heldout_loss")
             group = "corpus-rows draws" if run_name.startswith("corpus-rows") else run_name
             ax.plot(
                 steps,

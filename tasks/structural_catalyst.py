@@ -93,9 +93,7 @@ def classifier_labels(exp, rows: np.ndarray) -> np.ndarray:
     """mda_bench.categories.classify on each row's decoded text."""
     from mda_bench.categories import classify
 
-    tok = exp.data.tokenizer()
-    tokens = exp.data.stream.rows(rows)
-    return np.array([classify(tok.decode(t.tolist())) for t in tokens])
+    return np.array([classify(text) for text in exp.data.row_texts(rows)])
 
 
 def long_experiment(exp):
