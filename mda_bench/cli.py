@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from .attribution import STRATEGIES
 from .errors import MdaError
 from .scales import SCALES, Scale, get_scale
 from .store import Store
@@ -111,8 +112,9 @@ def _unit_options(f):
         "--strategy",
         default="ekfac",
         show_default=True,
-        type=click.Choice(["ekfac", "kfac", "diagonal", "identity"]),
-        help="kronfluence Hessian approximation for the attribution.",
+        type=click.Choice(STRATEGIES),
+        help="Hessian approximation for the attribution: kronfluence's, or `exact` (the head's full "
+        "damped Fisher; small heads only).",
     )(f)
     return click.option(
         "--unit", default="induction", show_default=True, type=click.Choice(["induction", "previous-token"])

@@ -92,47 +92,78 @@ def test_identity_is_the_gradient_dot_product(trained_model, micro, micro_data):
     np.testing.assert_allclose(ident, -(grads @ gq).numpy(), rtol=1e-3, atol=1e-9)
 
 
-@pytest.mark.parametrize("head", [0, 1])
-def test_ekfac_tracks_exact_inverse_fisher_influence(trained_model, micro, micro_data, head):
-    """Against the exact damped empirical Fisher of the head's QK block (1,056 parameters,
-    800 rows), EK-FAC must rank rows clearly and better than the plain gradient product.
-    Measured: Spearman 0.75 / 0.65 for heads 0 / 1 (identity 0.52 / 0.52); 0.87 / 0.76 at
-    10x the damping. The issue's 0.9 is not reached (README, attribution)."""
-    rows = micro_data.stream.chunks[:800]
-    probe = make_probe(micro.model.vocab_size, micro.probe)
-    split = split_head(trained_model, 1, head)
+def _explicit_influence(model, rows, probe, head, empirical=True):
+    """-g_row . (F + damping I)^-1 g_probe from per-row autograd gradients (no hooks, no
+    kronfluence): the reference the `exact` strategy must equal."""
+    split = split_head(model, 1, head)
     grads, params = _per_row_grads(split, rows, HeadTask(1, head).modules)
     measure = probe_value(split, probe, 1, head, "prefix-matching") / probe.shape[0]
     gq = torch.cat([g.reshape(-1) for g in torch.autograd.grad(measure, params)]).double()
     fisher = grads.T @ grads / len(rows)
     damping = 0.1 * float(torch.trace(fisher)) / fisher.shape[0]  # kronfluence's own heuristic
-    exact = -grads @ torch.linalg.solve(fisher + damping * torch.eye(len(gq), dtype=torch.float64), gq)
+    eye = torch.eye(len(gq), dtype=torch.float64)
+    return (-grads @ torch.linalg.solve(fisher + damping * eye, gq)).numpy(), damping
+
+
+def test_exact_strategy_is_the_explicit_inverse_fisher_influence(trained_model, micro, micro_data):
+    rows = _rows(micro_data, 96)
+    probe = make_probe(micro.model.vocab_size, micro.probe)
+    ref, _ = _explicit_influence(trained_model, rows, probe, 1)
+    cfg = InfluenceConfig(strategy="exact", empirical_fisher=True, factor_batch_size=7, score_batch_size=10)
+    got = influence_scores(trained_model, 1, 1, rows, probe, cfg)
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-7 * np.abs(ref).max())
+
+
+def test_exact_strategy_refuses_a_fisher_too_large(trained_model, micro, micro_data, monkeypatch):
+    import mda_bench.attribution.exact as exact
+    from mda_bench.errors import MdaError
+
+    monkeypatch.setattr(exact, "MAX_EXACT_PARAMS", 1000)  # the micro QK block has 1,056
+    probe = make_probe(micro.model.vocab_size, micro.probe)
+    with pytest.raises(MdaError, match="1,056 parameters.*use --strategy ekfac"):
+        influence_scores(trained_model, 1, 0, _rows(micro_data, 8), probe, InfluenceConfig(strategy="exact"))
+
+
+@pytest.mark.parametrize("head", [0, 1])
+def test_ekfac_tracks_exact_inverse_fisher_influence(trained_model, micro, micro_data, head):
+    """Against the exact damped empirical Fisher of the head's QK block (1,056 parameters,
+    800 rows), EK-FAC must rank rows clearly and better than the plain gradient product.
+    Measured: Spearman 0.80 / 0.70 for heads 0 / 1 (identity 0.30 / 0.31); with the Fisher
+    of all 2,939 micro rows 0.86 / 0.70. The issue's 0.9 is not reached (README, attribution):
+    in the Kronecker eigenbasis only about a third of this Fisher's mass is diagonal."""
+    rows = micro_data.stream.chunks[:800]
+    probe = make_probe(micro.model.vocab_size, micro.probe)
+    exact = influence_scores(
+        trained_model, 1, head, rows, probe, InfluenceConfig(strategy="exact", empirical_fisher=True)
+    )
     rho = {
-        s: spearman(influence_scores(trained_model, 1, head, rows, probe, cfg), exact.numpy())
+        s: spearman(influence_scores(trained_model, 1, head, rows, probe, cfg), exact)
         for s, cfg in (
-            ("ekfac", InfluenceConfig(strategy="ekfac", empirical_fisher=True, damping=damping)),
+            ("ekfac", InfluenceConfig(strategy="ekfac", empirical_fisher=True)),
             ("identity", InfluenceConfig(strategy="identity")),
         )
     }
     assert rho["ekfac"] >= 0.6 and rho["ekfac"] > rho["identity"] + 0.1, rho
 
 
-def test_scores_do_not_depend_on_batch_size(trained_model, micro, micro_data):
+@pytest.mark.parametrize("strategy", ["ekfac", "exact"])
+def test_scores_do_not_depend_on_batch_size(trained_model, micro, micro_data, strategy):
     rows = _rows(micro_data, 40)
     probe = make_probe(micro.model.vocab_size, micro.probe)
     a = influence_scores(
-        trained_model, 1, 0, rows, probe, InfluenceConfig(factor_batch_size=8, score_batch_size=8)
+        trained_model, 1, 0, rows, probe, InfluenceConfig(strategy, factor_batch_size=8, score_batch_size=8)
     )
     b = influence_scores(
-        trained_model, 1, 0, rows, probe, InfluenceConfig(factor_batch_size=8, score_batch_size=5)
+        trained_model, 1, 0, rows, probe, InfluenceConfig(strategy, factor_batch_size=8, score_batch_size=5)
     )
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6 * np.abs(a).max())
 
 
-def test_factors_are_deterministic(trained_model, micro, micro_data):
+@pytest.mark.parametrize("strategy", ["ekfac", "exact"])
+def test_factors_are_deterministic(trained_model, micro, micro_data, strategy):
     rows = _rows(micro_data, 32)
     probe = make_probe(micro.model.vocab_size, micro.probe)
-    cfg = InfluenceConfig(strategy="ekfac", fisher_seed=3)
+    cfg = InfluenceConfig(strategy=strategy, fisher_seed=3)
     assert np.array_equal(
         influence_scores(trained_model, 1, 0, rows, probe, cfg),
         influence_scores(trained_model, 1, 0, rows, probe, cfg),
@@ -156,14 +187,14 @@ def test_masked_row_still_scored_and_attribution_ignores_weights(micro, micro_da
     assert attribute_stage(micro, store, micro_data, run, log=lambda m: None).path == att.path
 
 
-@pytest.mark.parametrize("strategy", ["identity", "ekfac"])
+@pytest.mark.parametrize("strategy", ["identity", "ekfac", "exact"])
 def test_upweighting_top_rows_raises_the_probe_more_than_bottom_rows(
     strategy, micro, micro_data, baseline, trained_model
 ):
     """The sign end to end (kronfluence's convention and our one flip). The influence is that
     of the head's QK parameters (with `identity`, exactly the first-order effect of a descent
     step on them), so three such steps on the 16 top rows must raise the probe more than the
-    same steps on the 16 bottom rows, for `identity` and for the default `ekfac`."""
+    same steps on the 16 bottom rows, for `identity`, the default `ekfac` and `exact`."""
     store, run = baseline
     cfg = InfluenceConfig(strategy=strategy)
     att = attribute_stage(micro, store, micro_data, run, influence=cfg, log=lambda m: None)

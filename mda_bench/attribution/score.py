@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import STRATEGIES
+from .exact import exact_scores
 from .split import split_head
 from .task import HeadTask, RowDataset
-
-STRATEGIES = ("ekfac", "kfac", "diagonal", "identity")
 
 
 @dataclass(frozen=True)
@@ -53,9 +53,12 @@ class InfluenceConfig:
 
 
 def kronfluence_arguments(cfg: InfluenceConfig) -> dict:
-    """The FactorArguments and ScoreArguments of a config, as plain dicts for the manifest."""
+    """The FactorArguments and ScoreArguments of a config, as plain dicts for the manifest
+    (none for `exact`, which does not go through kronfluence)."""
     from kronfluence.arguments import FactorArguments, ScoreArguments
 
+    if cfg.strategy == "exact":
+        return {}
     fa = FactorArguments(strategy=cfg.strategy, use_empirical_fisher=cfg.empirical_fisher)
     sa = ScoreArguments(damping_factor=cfg.damping, use_full_svd=True)
     return {"factor_args": fa, "score_args": sa}
@@ -146,9 +149,17 @@ def influence_scores(
 ) -> np.ndarray:
     """Influence of each of `rows` ([n, ctx] token ids) on the mean probe of head (layer, head).
 
-    Factors are fitted on `fit_rows` (default: `cfg.max_fit_rows` of `rows`). Positive =
-    up-weighting the row raises the probe. Returns float64 [n].
+    Factors (or, for `exact`, the Fisher) are fitted on `fit_rows` (default: `cfg.max_fit_rows`
+    of `rows`). Positive = up-weighting the row raises the probe. Returns float64 [n].
     """
+    fit = rows[fit_subset(len(rows), cfg.max_fit_rows)] if fit_rows is None else fit_rows
+    if cfg.strategy == "exact":
+        cfg.validate()
+        net = model if cfg.whole_layer else split_head(model, layer, head)
+        net.config._attn_implementation = "eager"
+        task = HeadTask(layer, head, cfg.probe, whole_layer=cfg.whole_layer)
+        torch.use_deterministic_algorithms(True)
+        return exact_scores(net.eval(), task, rows, fit, probe, cfg, progress=sys.stderr.isatty())
     with HeadInfluence(model, layer, head, cfg, workdir) as hi:
-        hi.fit(rows[fit_subset(len(rows), cfg.max_fit_rows)] if fit_rows is None else fit_rows)
+        hi.fit(fit)
         return hi.score(rows, probe)
