@@ -1,4 +1,4 @@
-"""The `mda-bench` command line: list, train, run.
+"""The `mda-bench` command line: list, train, attribute, run, agreement.
 
 Every user-facing failure is an MdaError (or click's own usage error) printed as one line with
 a non-zero exit; tracebacks are for bugs only.
@@ -336,7 +336,7 @@ def run(
             say(f"{cid}: {skipped.get(cid, 'not implemented yet')}; skipped")
             continue
         result = TASKS[cid].run(exp, n_jobs=jobs)
-        md = write_report(result, exp, out_dir, _command(cid), chash)
+        md = write_report(result, exp, out_dir, _command(f"run {cid}"), chash)
         click.echo(f"{cid}: {result.verdict.verdict}  ({md})")
         for reason in result.verdict.reasons:
             click.echo(f"  - {reason}")
@@ -344,17 +344,91 @@ def run(
     click.echo(f"summary: {write_summary(out_dir, {c: TASKS[c].CLAIM for c in TASKS}, label)}")
 
 
-def _command(claim: str) -> str:
-    """The command that reproduces a report: this claim plus every option not at its default
-    (where things are written, --store and --reports, and --jobs, which only says how many
-    branches train at once, left out)."""
+@cli.command()
+@_scale_options
+@_seed_options
+@click.option(
+    "--unit", default="induction", show_default=True, type=click.Choice(["induction", "previous-token"])
+)
+@click.option(
+    "--strategies",
+    default="ekfac,kfac,diagonal,identity",
+    show_default=True,
+    metavar="S1,S2,...",
+    help=f"Strategies compared with the reference (from {', '.join(STRATEGIES)}).",
+)
+@click.option("--reference", default="exact", show_default=True, type=click.Choice(STRATEGIES))
+@click.option(
+    "--window-start",
+    default=None,
+    type=click.IntRange(min=0),
+    help="A checkpoint step (default: the scale's, as for `run`).",
+)
+@click.option("--empirical-fisher", is_flag=True, help="Fisher from the data labels instead of sampled ones.")
+@click.option(
+    "--reports",
+    default="reports",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="The report goes to REPORTS/<scale>/.",
+)
+def agreement(
+    scale,
+    store,
+    corpus,
+    sets,
+    seed,
+    order_seed,
+    unit,
+    strategies,
+    reference,
+    window_start,
+    empirical_fisher,
+    reports,
+) -> None:
+    """How far attribution strategies agree with a reference (default: the exact Fisher) on the
+    unit's window: rank correlation, top-k overlap, category shares; writes a report."""
+    from .attribution.agreement import write_agreement_report
+    from .attribution.score import InfluenceConfig
+    from .attribution.stage import attribute_stage, default_probe
+    from .pipeline import prepare_data, train_stage
+
+    names = [s.strip() for s in strategies.split(",") if s.strip()]
+    bad = [s for s in names if s not in STRATEGIES]
+    if bad or not names or len(set(names)) < len(names) or reference in names:
+        raise MdaError(
+            f"--strategies wants distinct names from {', '.join(STRATEGIES)} other than the "
+            f"reference {reference!r}, got {strategies!r}"
+        )
+    sc = _override(get_scale(scale), corpus, sets)
+    st = Store(store)
+    say = lambda m: click.echo(m, err=True)  # noqa: E731
+    data = prepare_data(sc, st, order_seed=order_seed, log=say)
+    run = train_stage(sc, st, data, init_seed=seed)
+    start = sc.window_start if window_start is None else window_start
+    atts = {}
+    for name in [*names, reference]:
+        cfg = InfluenceConfig(strategy=name, probe=default_probe(unit), empirical_fisher=empirical_fisher)
+        atts[name] = attribute_stage(sc, st, data, run, unit, cfg, window_start=start, log=say)
+    out_dir = Path(reports) / sc.name / ("" if unit == "induction" else unit)
+    md = write_agreement_report(atts, reference, out_dir, sc.name, _command("agreement"))
+    click.echo(md.read_text().split("## Category")[0].rstrip())
+    click.echo(f"report: {md}")
+
+
+def _command(head: str) -> str:
+    """The command that reproduces a report: `mda-bench HEAD` plus every option not at its
+    default (where things are written, --store and --reports, and --jobs, which only says how
+    many branches train at once, left out)."""
     ctx = click.get_current_context()
-    parts = [f"mda-bench run {claim}", f"--scale {ctx.params['scale']}"]
+    parts = [f"mda-bench {head}", f"--scale {ctx.params['scale']}"]
     for p in ctx.command.params:
         if not isinstance(p, click.Option) or p.name in ("scale", "store", "reports", "jobs"):
             continue
         value = ctx.params[p.name]
-        if p.multiple:
+        if p.is_flag:
+            parts += [p.opts[0]] if value else []
+        elif p.multiple:
             parts += [f"{p.opts[0]} {v}" for v in value]
         elif value != p.default and value is not None:
             parts.append(f"{p.opts[0]} {value}")

@@ -107,6 +107,16 @@ def spearman(x, y) -> float:
     return pearson(_ranks(x), _ranks(y))
 
 
+def top_overlap(x, y, fraction: float) -> float:
+    """Share of the top `fraction` of items by x that are also in the top `fraction` by y
+    (k = max(1, round(fraction * n)); ties broken by position). Chance level is `fraction`."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    k = max(1, int(round(fraction * len(x))))
+    top_x = np.argsort(-x, kind="stable")[:k]
+    top_y = np.argsort(-y, kind="stable")[:k]
+    return len(np.intersect1d(top_x, top_y)) / k
+
+
 def bootstrap_ci(x, y, stat, n: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
     """Percentile interval of `stat(x, y)` over `n` seeded resamples of the pairs."""
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)

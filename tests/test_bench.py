@@ -1,6 +1,6 @@
 """Throughput benchmarks (pytest-benchmark, not timed tests): the training step, EK-FAC factor
 fitting and scoring, each at micro and tiny scale; attribution on the split head and on the
-whole fused attention layer.
+whole fused attention layer; EK-FAC against the `exact` strategy, all in.
 
 Run with `pytest tests/test_bench.py --benchmark-enable`; by default each runs once as a
 smoke test so the default test command stays fast.
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from mda_bench.attribution.score import HeadInfluence, InfluenceConfig
+from mda_bench.attribution.score import HeadInfluence, InfluenceConfig, influence_scores
 from mda_bench.heads import make_probe
 from mda_bench.model import build_model
 from mda_bench.scales import get_scale
@@ -82,6 +82,21 @@ def test_scoring(benchmark, name, whole_layer, n_rows):
     with HeadInfluence(model, 1, 0, InfluenceConfig(whole_layer=whole_layer)) as hi:
         hi.fit(rows[:256])
         scores = benchmark.pedantic(hi.score, args=(rows, probe), rounds=3 if benchmark.enabled else 1)
+    assert np.isfinite(scores).all() and scores.shape == (n_rows,)
+    if benchmark.stats is not None:
+        benchmark.extra_info["ms_per_row"] = round(1e3 * benchmark.stats.stats.mean / len(rows), 3)
+
+
+@pytest.mark.parametrize("n_rows", [256, 2048])
+@pytest.mark.parametrize("strategy", ["ekfac", "exact"])
+def test_attribution_all_in(benchmark, strategy, n_rows):
+    """Fit and score n_rows rows at tiny, all in: EK-FAC vs the exact Fisher of the head's QK
+    block (4,160 parameters), in one run."""
+    scale, model, rows, probe = _attribution_setup("tiny", n_rows)
+    cfg = InfluenceConfig(strategy=strategy)
+    scores = benchmark.pedantic(
+        influence_scores, args=(model, 1, 0, rows, probe, cfg), rounds=3 if benchmark.enabled else 1
+    )
     assert np.isfinite(scores).all() and scores.shape == (n_rows,)
     if benchmark.stats is not None:
         benchmark.extra_info["ms_per_row"] = round(1e3 * benchmark.stats.stats.mean / len(rows), 3)

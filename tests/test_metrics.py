@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 
 from mda_bench.metrics import area, crossing_step, onset_step, rise_window
@@ -54,3 +55,15 @@ def test_correlations_and_bootstrap():
     lo, hi = bootstrap_ci(a, a + rng.normal(scale=0.5, size=200), pearson, n=300)
     assert 0.75 < lo < hi < 0.98
     assert bootstrap_ci(a, a, pearson, n=50, seed=3) == bootstrap_ci(a, a, pearson, n=50, seed=3)
+
+
+def test_top_overlap():
+    from mda_bench.metrics import top_overlap
+
+    x = np.arange(100.0)
+    assert top_overlap(x, x, 0.1) == 1.0
+    assert top_overlap(x, -x, 0.1) == 0.0
+    y = x.copy()
+    y[[99, 0]] = y[[0, 99]]  # the best item drops to last: 9 of the top 10 agree
+    assert top_overlap(x, y, 0.1) == pytest.approx(0.9)
+    assert top_overlap(x, y, 0.001) == 0.0  # k is at least 1: the single top item differs

@@ -119,6 +119,27 @@ def test_micro_claim_reports_are_complete_and_match_golden(micro_reports, claim)
     _same_within(md, golden.read_text())
 
 
+def test_micro_agreement_report_matches_golden(micro_reports):
+    """`agreement` on the claims' own store: reuses their ekfac attribution, adds identity and
+    the exact reference; the exact row agrees with itself, the report matches its golden."""
+    folder, _ = micro_reports
+    store = folder.parent.parent / "runs"
+    n_att = len(list((store / "attribution").iterdir()))
+    args = ["agreement", "--scale", "micro", "--store", str(store), "--reports", str(folder.parent)]
+    res = CliRunner().invoke(cli, [*args, "--strategies", "ekfac,identity"])
+    assert res.exit_code == 0, res.output
+    assert len(list((store / "attribution").iterdir())) == n_att + 2  # ekfac was reused
+    md = (folder / "attribution-agreement.md").read_text()
+    assert "| exact | 1.000 | 1.000 | 1.000 | 1.000 | 1.000 |" in md and "| ekfac |" in res.output
+    saved = json.loads((folder / "attribution-agreement.json").read_text())
+    assert [r["strategy"] for r in saved["rows"]] == ["ekfac", "identity", "exact"]
+    assert (folder / "attribution-agreement.png").stat().st_size > 5000
+    golden = GOLDEN / "micro-attribution-agreement.md"
+    if os.environ.get("MDA_UPDATE_GOLDEN"):
+        golden.write_text(md)
+    _same_within(md, golden.read_text())
+
+
 def test_second_claim_reuses_the_shared_runs(micro_reports):
     _, outputs = micro_reports
     counts = [outputs[c][1] for c in CLAIMS]
