@@ -226,11 +226,24 @@ def write_summary(out_dir: Path, claims, label: str) -> Path:
             "",
             markdown_table(["claim", "verdict", "first reason", "command"], rows),
             "",
+            *_other_reports(out_dir),
         ]
     )
     path = out_dir / "README.md"
     path.write_text(text)
     return path
+
+
+def _other_reports(out_dir: Path) -> list[str]:
+    """Links to the attribution-agreement report and to result folders of other units or
+    strategies (`mda-bench run --strategy exact` writes to <scale>/exact/), where present."""
+    links = []
+    if (out_dir / "attribution-agreement.md").exists():
+        links.append("- [attribution agreement](attribution-agreement.md) (`mda-bench agreement`)")
+    for sub in sorted(p for p in out_dir.iterdir() if (p / "README.md").is_file()):
+        title = (sub / "README.md").read_text().splitlines()[0].removeprefix("# Results: ")
+        links.append(f"- [{sub.name}/]({sub.name}/README.md): {title}")
+    return ["Other reports:", "", *links, ""] if links else []
 
 
 def enrichment_plot(exp, top: list[dict], bottom: list[dict], name: str) -> tuple[str, str]:

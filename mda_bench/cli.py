@@ -328,8 +328,14 @@ def run(
         exp = prepare(sc, st, cfg, log=say)
     except ValueError as exc:
         raise MdaError(str(exc)) from None
-    # the induction head is the paper's main unit; other units get a folder of their own
-    out_dir = Path(reports) / sc.name / ("" if unit == "induction" else unit)
+    # the induction head and EK-FAC are the paper's; other units and strategies get folders of
+    # their own, so a rerun with --strategy exact does not overwrite the default reports
+    out_dir = (
+        Path(reports)
+        / sc.name
+        / ("" if unit == "induction" else unit)
+        / ("" if strategy == "ekfac" else strategy)
+    )
     chash = config_key({"scale": sc, "experiment": cfg})[:16]
     for cid in chosen:
         if cid in missing or cid in skipped:
@@ -340,7 +346,7 @@ def run(
         click.echo(f"{cid}: {result.verdict.verdict}  ({md})")
         for reason in result.verdict.reasons:
             click.echo(f"  - {reason}")
-    label = f"scale `{sc.name}`, unit `{unit}`"
+    label = f"scale `{sc.name}`, unit `{unit}`, attribution `{strategy}`"
     click.echo(f"summary: {write_summary(out_dir, {c: TASKS[c].CLAIM for c in TASKS}, label)}")
 
 

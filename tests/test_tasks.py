@@ -140,6 +140,27 @@ def test_micro_agreement_report_matches_golden(micro_reports):
     _same_within(md, golden.read_text())
 
 
+def test_other_strategy_reports_go_to_their_own_folder(micro_reports):
+    folder, _ = micro_reports
+    store = folder.parent.parent / "runs"
+    before = (folder / "emergence-modulation.md").read_text()
+    args = ["run", "emergence-modulation", "--scale", "micro", "--store", str(store)]
+    args += ["--reports", str(folder.parent), "--draws", "2", "--noise-runs", "2", "--strategy", "identity"]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 0, res.output
+    md = (folder / "identity" / "emergence-modulation.md").read_text()
+    assert "attribution: identity" in md and "--strategy identity" in md
+    assert (folder / "emergence-modulation.md").read_text() == before  # the default report is kept
+    # the default summary, rewritten by the next default run, links the identity folder
+    res = CliRunner().invoke(cli, ["run", "random-null", *args[2:-2]])
+    assert res.exit_code == 0, res.output
+    summary = (folder / "README.md").read_text()
+    assert (
+        "- [identity/](identity/README.md): scale `micro`, unit `induction`, attribution `identity`"
+        in summary
+    )
+
+
 def test_second_claim_reuses_the_shared_runs(micro_reports):
     _, outputs = micro_reports
     counts = [outputs[c][1] for c in CLAIMS]
@@ -303,7 +324,7 @@ def test_previous_token_unit_reports_go_to_their_own_folder(tmp_path):
     ]
     res = CliRunner().invoke(cli, args)
     assert res.exit_code == 0, res.output
-    folder = tmp_path / "r" / "micro" / "previous-token"
+    folder = tmp_path / "r" / "micro" / "previous-token" / "identity"  # unit, then strategy
     md = (folder / "emergence-modulation.md").read_text()
     assert "unit: previous-token" in md and "--unit previous-token --strategy identity" in md
     assert "unit `previous-token`" in (folder / "README.md").read_text()
