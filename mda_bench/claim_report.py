@@ -238,8 +238,12 @@ def _other_reports(out_dir: Path) -> list[str]:
     """Links to the attribution-agreement report and to result folders of other units or
     strategies (`mda-bench run --strategy exact` writes to <scale>/exact/), where present."""
     links = []
-    if (out_dir / "attribution-agreement.md").exists():
-        links.append("- [attribution agreement](attribution-agreement.md) (`mda-bench agreement`)")
+    for md, how in (
+        ("attribution-agreement.md", ""),
+        ("attribution-agreement-empirical.md", " --empirical-fisher"),
+    ):
+        if (out_dir / md).exists():
+            links.append(f"- [attribution agreement{how}]({md}) (`mda-bench agreement{how}`)")
     for sub in sorted(p for p in out_dir.iterdir() if (p / "README.md").is_file()):
         title = (sub / "README.md").read_text().splitlines()[0].removeprefix("# Results: ")
         links.append(f"- [{sub.name}/]({sub.name}/README.md): {title}")

@@ -138,6 +138,11 @@ def test_micro_agreement_report_matches_golden(micro_reports):
     if os.environ.get("MDA_UPDATE_GOLDEN"):
         golden.write_text(md)
     _same_within(md, golden.read_text())
+    # the empirical-Fisher comparison is a report of its own, next to the sampled-label one
+    res = CliRunner().invoke(cli, [*args, "--strategies", "identity", "--empirical-fisher"])
+    assert res.exit_code == 0, res.output
+    assert "Fisher: empirical" in (folder / "attribution-agreement-empirical.md").read_text()
+    assert (folder / "attribution-agreement.md").read_text() == md
 
 
 def test_other_strategy_reports_go_to_their_own_folder(micro_reports):

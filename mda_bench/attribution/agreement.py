@@ -95,11 +95,13 @@ def plot(atts: dict[str, Attribution], reference: str, out: Path) -> None:
 def write_agreement_report(
     atts: dict[str, Attribution], reference: str, out_dir: Path, scale: str, command: str
 ) -> Path:
-    """attribution-agreement.md / .json / .png into out_dir; returns the .md path."""
+    """attribution-agreement.md / .json / .png into out_dir (`attribution-agreement-empirical`
+    for the empirical Fisher, so the two never overwrite each other); returns the .md path."""
     rows = agreement_rows(atts, reference)
     ref = atts[reference]
     u = ref.unit
-    name = "attribution-agreement"
+    empirical = ref.manifest["config"]["influence"]["empirical_fisher"]
+    name = "attribution-agreement" + ("-empirical" if empirical else "")
     plot(atts, reference, out_dir / f"{name}.png")
     lines = [
         f"# attribution agreement (version {AGREEMENT_VERSION}, scale `{scale}`)",
@@ -111,7 +113,7 @@ def write_agreement_report(
         f"- unit: {u['unit']}, head L{u['layer']}H{u['head']}; window steps {u['window'][0]}-"
         f"{u['window'][1]} ({len(ref.table):,} rows), scored at checkpoint {u['checkpoint']}",
         f"- probe: {ref.manifest['config']['influence']['probe']}; Fisher: "
-        + ("empirical" if ref.manifest["config"]["influence"]["empirical_fisher"] else "sampled labels"),
+        + ("empirical (data labels)" if empirical else "sampled labels"),
         f"- command: `{command}`",
         "",
         "## Agreement with the reference",
