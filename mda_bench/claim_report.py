@@ -13,6 +13,7 @@ import numpy as np
 
 from .claims import Section, TaskResult
 from .metrics import mean_sd
+from .report import figure, save_figure
 
 COLUMNS = [
     ("run", "run", "{}"),
@@ -69,32 +70,16 @@ def random_summary_section(table: list[dict]) -> Section:
     )
 
 
-def _figure(width: float, height: float):
-    """A new matplotlib figure with one axis (headless backend)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt.subplots(figsize=(width, height))
-
-
 def _save(fig, exp, name: str) -> None:
     """Save under the store's plots/ (write_report copies it next to the report) and close."""
-    import matplotlib.pyplot as plt
-
-    out = exp.store.root / "plots" / name
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    save_figure(fig, exp.store.root / "plots" / name)
 
 
 def curves_plot(exp, branches, name: str) -> tuple[str, str]:
     """Target head's curve: baseline, targeted runs, random draws and seed noise as bands."""
     from .experiment import reference_final, unit_curve
 
-    fig, ax = _figure(7, 4.2)
+    fig, ax = figure(7, 4.2)
     steps, base, _ = unit_curve(exp, exp.baseline.records)
     groups: dict[tuple[str, str], list[np.ndarray]] = {}
     palette = iter(["tab:red", "tab:blue", "tab:green", "tab:purple", "tab:orange", "tab:brown"])
@@ -254,7 +239,7 @@ def enrichment_plot(exp, top: list[dict], bottom: list[dict], name: str) -> tupl
     """Bars per category: window base rate, top-k share and bottom-k share."""
     cats = [e["category"] for e in top]
     x = np.arange(len(cats))
-    fig, ax = _figure(7.5, 3.8)
+    fig, ax = figure(7.5, 3.8)
     for i, (label, vals, colour) in enumerate(
         (
             ("window base rate", [e["base"] for e in top], "0.6"),
@@ -276,7 +261,7 @@ def enrichment_plot(exp, top: list[dict], bottom: list[dict], name: str) -> tupl
 
 def icl_scatter_plot(exp, ind, icl_strength, labels: list[str], name: str) -> tuple[str, str]:
     """ICL strength against the induction score, one point per run and checkpoint."""
-    fig, ax = _figure(6.5, 4.5)
+    fig, ax = figure(6.5, 4.5)
     colours = {"baseline": "black", "remove-top": "tab:red", "augment-top": "tab:blue"}
 
     def group(label: str) -> str:

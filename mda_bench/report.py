@@ -67,17 +67,35 @@ def summary_lines(records: list[dict]) -> list[str]:
     ]
 
 
-def plot_head_curves(records: list[dict], out: Path, title: str = "") -> Path:
-    """One PNG: every head's prefix-matching and previous-token curve, plus probe losses."""
+def figure(width: float, height: float, ncols: int = 1, squeeze: bool = True):
+    """(fig, axes): a new matplotlib figure with `ncols` axes side by side, headless backend."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt.subplots(1, ncols, figsize=(width, height), squeeze=squeeze)
+
+
+def save_figure(fig, out: Path) -> Path:
+    """Lay out, write `out` as a PNG (every plot of the suite at the same dpi) and close."""
+    import matplotlib.pyplot as plt
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def plot_head_curves(records: list[dict], out: Path, title: str = "") -> Path:
+    """One PNG: every head's prefix-matching and previous-token curve, plus probe losses."""
+    from matplotlib import colormaps
+
     steps = np.array([r["step"] for r in records])
     n_layers, n_heads = np.array(records[-1]["induction"]).shape
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
-    cmap = plt.get_cmap("tab10")
+    fig, axes = figure(15, 4.2, 3)
+    cmap = colormaps["tab10"]
     for ax, kind in zip(axes[:2], ("induction", "previous-token")):
         for layer in range(n_layers):
             for h in range(n_heads):
@@ -102,11 +120,7 @@ def plot_head_curves(records: list[dict], out: Path, title: str = "") -> Path:
     ax.set_title("losses")
     ax.grid(alpha=0.3)
     fig.suptitle(title)
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out)
 
 
 def _snippet(text: str, width: int = 60) -> str:

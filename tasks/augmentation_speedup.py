@@ -310,15 +310,11 @@ def templates_section(sets: dict, exp, n_samples: int = 4) -> Section:
 
 def ladder_plot(exp, results, name: str = "augmentation-speedup.png") -> tuple[str, str]:
     """One panel per rung: the target head's score for the baseline and each insertion run."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from mda_bench.claim_report import _save
     from mda_bench.experiment import head_curve
+    from mda_bench.report import figure
 
-    fig, axes = plt.subplots(1, len(results), figsize=(4.2 * len(results), 3.6), squeeze=False)
+    fig, axes = figure(4.2 * len(results), 3.6, len(results), squeeze=False)
     for ax, (rung, sc, baseline, unit, branches) in zip(axes[0], results):
         seen = set()
         for run_name, records in [("baseline", baseline.records)] + [

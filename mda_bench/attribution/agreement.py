@@ -17,6 +17,7 @@ import numpy as np
 
 from ..claim_report import markdown_table
 from ..metrics import pearson, spearman, top_overlap
+from ..report import figure, save_figure
 from .stage import Attribution, category_breakdown
 
 AGREEMENT_VERSION = 1
@@ -64,14 +65,9 @@ def category_table(rows: list[dict], att: Attribution) -> str:
 def plot(atts: dict[str, Attribution], reference: str, out: Path) -> None:
     """Left: top-k overlap with the reference against k. Right: rank against rank, per row,
     for the first other strategy."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     ref = _scores(atts[reference])
     others = [n for n in atts if n != reference]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.2))
+    fig, (left, right) = figure(10, 4.2, 2)
     for name in others:
         s = _scores(atts[name])
         left.plot(CURVE_FRACTIONS, [top_overlap(s, ref, f) for f in CURVE_FRACTIONS], lw=1.6, label=name)
@@ -86,10 +82,7 @@ def plot(atts: dict[str, Attribution], reference: str, out: Path) -> None:
         hb = right.hexbin(pct(ref), pct(_scores(atts[others[0]])), gridsize=40, bins="log", cmap="viridis")
         fig.colorbar(hb, ax=right, label="rows")
         right.set(xlabel=f"{reference} rank percentile", ylabel=f"{others[0]} rank percentile")
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    save_figure(fig, out)
 
 
 def write_agreement_report(
