@@ -106,6 +106,24 @@ def _seed_options(f):
     )(f)
 
 
+def _unit_option(f):
+    return click.option(
+        "--unit", default="induction", show_default=True, type=click.Choice(["induction", "previous-token"])
+    )(f)
+
+
+def _report_dir(reports: str, scale: Scale, unit: str, strategy: str = "ekfac") -> Path:
+    """REPORTS/<scale>/: the induction head and EK-FAC are the paper's; other units and
+    strategies get folders of their own, so a rerun with --strategy exact does not overwrite
+    the default reports."""
+    return (
+        Path(reports)
+        / scale.name
+        / ("" if unit == "induction" else unit)
+        / ("" if strategy == "ekfac" else strategy)
+    )
+
+
 def _unit_options(f):
     """--unit and --strategy: which head is attributed, and how."""
     f = click.option(
@@ -116,9 +134,7 @@ def _unit_options(f):
         help="Hessian approximation for the attribution: kronfluence's, or `exact` (the head's full "
         "damped Fisher; small heads only).",
     )(f)
-    return click.option(
-        "--unit", default="induction", show_default=True, type=click.Choice(["induction", "previous-token"])
-    )(f)
+    return _unit_option(f)
 
 
 @cli.command()
@@ -328,14 +344,7 @@ def run(
         exp = prepare(sc, st, cfg, log=say)
     except ValueError as exc:
         raise MdaError(str(exc)) from None
-    # the induction head and EK-FAC are the paper's; other units and strategies get folders of
-    # their own, so a rerun with --strategy exact does not overwrite the default reports
-    out_dir = (
-        Path(reports)
-        / sc.name
-        / ("" if unit == "induction" else unit)
-        / ("" if strategy == "ekfac" else strategy)
-    )
+    out_dir = _report_dir(reports, sc, unit, strategy)
     chash = config_key({"scale": sc, "experiment": cfg})[:16]
     for cid in chosen:
         if cid in missing or cid in skipped:
@@ -353,9 +362,7 @@ def run(
 @cli.command()
 @_scale_options
 @_seed_options
-@click.option(
-    "--unit", default="induction", show_default=True, type=click.Choice(["induction", "previous-token"])
-)
+@_unit_option
 @click.option(
     "--strategies",
     default="ekfac,kfac,diagonal,identity",
@@ -416,7 +423,7 @@ def agreement(
     for name in [*names, reference]:
         cfg = InfluenceConfig(strategy=name, probe=default_probe(unit), empirical_fisher=empirical_fisher)
         atts[name] = attribute_stage(sc, st, data, run, unit, cfg, window_start=start, log=say)
-    out_dir = Path(reports) / sc.name / ("" if unit == "induction" else unit)
+    out_dir = _report_dir(reports, sc, unit)
     md = write_agreement_report(atts, reference, out_dir, sc.name, _command("agreement"))
     click.echo(md.read_text().split("## Category")[0].rstrip())
     click.echo(f"report: {md}")

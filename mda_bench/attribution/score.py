@@ -68,6 +68,16 @@ def plain_args(args) -> dict:
     return {k: (str(v) if isinstance(v, torch.dtype) else v) for k, v in asdict(args).items()}
 
 
+def head_model(model, layer: int, head: int, cfg: InfluenceConfig) -> tuple[torch.nn.Module, HeadTask]:
+    """What either scorer sees: the split head (or, with `whole_layer`, the model itself) with
+    eager attention, in eval mode, under deterministic kernels; and the head's Task."""
+    cfg.validate()
+    torch.use_deterministic_algorithms(True)
+    net = model if cfg.whole_layer else split_head(model, layer, head)
+    net.config._attn_implementation = "eager"
+    return net.eval(), HeadTask(layer, head, cfg.probe, whole_layer=cfg.whole_layer)
+
+
 class HeadInfluence:
     """kronfluence on one head: `fit` factors on rows, then `score` rows against the probe.
 
@@ -77,13 +87,8 @@ class HeadInfluence:
     def __init__(self, model, layer: int, head: int, cfg: InfluenceConfig, workdir: Path | None = None):
         from kronfluence.analyzer import Analyzer, prepare_model
 
-        cfg.validate()
         self.cfg = cfg
-        torch.use_deterministic_algorithms(True)
-        net = model if cfg.whole_layer else split_head(model, layer, head)
-        net.config._attn_implementation = "eager"
-        net.eval()
-        task = HeadTask(layer, head, cfg.probe, whole_layer=cfg.whole_layer)
+        net, task = head_model(model, layer, head, cfg)
         self.args = kronfluence_arguments(cfg)
         logging.getLogger("kronfluence").setLevel(logging.WARNING)
         self._tmp = tempfile.TemporaryDirectory(dir=workdir)
@@ -154,12 +159,8 @@ def influence_scores(
     """
     fit = rows[fit_subset(len(rows), cfg.max_fit_rows)] if fit_rows is None else fit_rows
     if cfg.strategy == "exact":
-        cfg.validate()
-        net = model if cfg.whole_layer else split_head(model, layer, head)
-        net.config._attn_implementation = "eager"
-        task = HeadTask(layer, head, cfg.probe, whole_layer=cfg.whole_layer)
-        torch.use_deterministic_algorithms(True)
-        return exact_scores(net.eval(), task, rows, fit, probe, cfg, progress=sys.stderr.isatty())
+        net, task = head_model(model, layer, head, cfg)
+        return exact_scores(net, task, rows, fit, probe, cfg, progress=sys.stderr.isatty())
     with HeadInfluence(model, layer, head, cfg, workdir) as hi:
         hi.fit(fit)
         return hi.score(rows, probe)
