@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from .corpus import Document, build_corpus, category_shares, corpus_hash
 from .errors import MdaError
@@ -165,5 +166,8 @@ def train_stage(
             started,
             corpus_hash=data.corpus_hash,
             seeds={**data.seeds, "init": init_seed, "probe": scale.probe.seed},
+            # CPU float sums (LayerNorm's weight gradient) depend on the thread count: bit-identical
+            # reruns need the same count (README, determinism); a resumed run records its last
+            torch_threads=torch.get_num_threads(),
         )
     return Run(key, done, read_records(done / "ckpt"), read_json(done / "manifest.json"))

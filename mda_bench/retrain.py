@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from .errors import MdaError
 from .interventions import Plan, Window
@@ -97,14 +98,20 @@ def _train_one(
         end_step=horizon,
         on_step=on_step,
     )
-    store.finish("retrain", key, cfg, started, spec=asdict(job.spec), n_selected=len(job.selected))
+    store.finish(
+        "retrain",
+        key,
+        cfg,
+        started,
+        spec=asdict(job.spec),
+        n_selected=len(job.selected),
+        torch_threads=torch.get_num_threads(),  # --jobs N trains each branch on cores // N threads
+    )
     return key
 
 
 def _worker(args) -> str:
     """A process-pool entry point: reload the stream from the store, train one branch."""
-    import torch
-
     scale, root, data_path, baseline, window, horizon, job, threads = args
     torch.set_num_threads(threads)
     stream = TokenStream.load(Path(data_path) / "stream.npz")
@@ -145,8 +152,6 @@ def retrain_all(
         else:
             import multiprocessing as mp
             from concurrent.futures import ProcessPoolExecutor, as_completed
-
-            import torch
 
             threads = max(1, torch.get_num_threads() // n_jobs)
             args = [

@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -78,6 +80,8 @@ def test_parallel_jobs_give_the_same_branches_as_serial(micro, micro_data, base,
     finally:
         torch.set_num_threads(torch_threads)
     assert [b.records for b in parallel] == [b.records for b in serial]
+    # the thread count that bit-identity depends on is recorded with each branch
+    assert all(json.loads((b.path / "manifest.json").read_text())["torch_threads"] == 1 for b in parallel)
 
 
 def test_inserted_rows_change_nothing_before_their_first_step(micro, micro_data, base):

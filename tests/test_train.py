@@ -53,6 +53,7 @@ def test_finished_run_is_reused_not_retrained(micro, micro_data, tmp_path):
     first = train_stage(micro, store, micro_data, progress=False)
     again = train_stage(micro, store, micro_data, progress=False)
     assert first.path == again.path and first.manifest == again.manifest
+    assert first.manifest["torch_threads"] == torch.get_num_threads()
 
 
 def test_zero_weight_removes_exactly_that_rows_gradient(micro, micro_data):
