@@ -432,8 +432,9 @@ def agreement(
 def _command(head: str) -> str:
     """The command that reproduces a report: `mda-bench HEAD` plus every option not at its
     default. Left out: where things are written (--store, --reports) and --jobs, which sets
-    how many branches train at once; through their thread counts it moves only their last
-    bits (README, determinism), and each run's manifest records the count it used."""
+    how many branches train at once. It is not neutral: it sets each branch's thread count,
+    which changes float rounding that training amplifies (README, determinism); each run's
+    manifest records the count it used."""
     ctx = click.get_current_context()
     parts = [f"mda-bench {head}", f"--scale {ctx.params['scale']}"]
     for p in ctx.command.params:
