@@ -106,6 +106,38 @@ def _seed_options(f):
     )(f)
 
 
+def _say(message: str) -> None:
+    """Progress goes to stderr, results to stdout."""
+    click.echo(message, err=True)
+
+
+def _baseline(scale: str, store: str, corpus, sets, seed: int, order_seed: int):
+    """(scale, store, data, baseline run) from the shared options: data and training stages,
+    loaded from the store or computed now."""
+    from .pipeline import prepare_data, train_stage
+
+    sc = _override(get_scale(scale), corpus, sets)
+    st = Store(store)
+    data = prepare_data(sc, st, order_seed=order_seed, log=_say)
+    return sc, st, data, train_stage(sc, st, data, init_seed=seed)
+
+
+def _reports_option(f):
+    return click.option(
+        "--reports",
+        default="reports",
+        show_default=True,
+        type=click.Path(file_okay=False),
+        help="Reports go to REPORTS/<scale>/.",
+    )(f)
+
+
+def _empirical_fisher_option(f):
+    return click.option(
+        "--empirical-fisher", is_flag=True, help="Fisher from the data labels instead of sampled ones."
+    )(f)
+
+
 def _unit_option(f):
     return click.option(
         "--unit", default="induction", show_default=True, type=click.Choice(["induction", "previous-token"])
@@ -148,13 +180,9 @@ def _unit_options(f):
 )
 def train(scale, store, corpus, sets, seed, order_seed, plot) -> None:
     """Train a baseline run; print the per-head score table and plot every head's curve."""
-    from .pipeline import prepare_data, train_stage
     from .report import head_table, plot_head_curves, summary_lines
 
-    sc = _override(get_scale(scale), corpus, sets)
-    st = Store(store)
-    data = prepare_data(sc, st, order_seed=order_seed, log=lambda m: click.echo(m, err=True))
-    run = train_stage(sc, st, data, init_seed=seed)
+    sc, _, _, run = _baseline(scale, store, corpus, sets, seed, order_seed)
     click.echo(head_table(run.records[-1]))
     for line in summary_lines(run.records):
         click.echo(line)
@@ -184,7 +212,7 @@ def train(scale, store, corpus, sets, seed, order_seed, plot) -> None:
     type=click.IntRange(min=1),
     help="Rows per kronfluence batch.",
 )
-@click.option("--empirical-fisher", is_flag=True, help="Fisher from the data labels instead of sampled ones.")
+@_empirical_fisher_option
 def attribute(
     scale,
     store,
@@ -202,15 +230,10 @@ def attribute(
     """Influence of every row of the unit's formation window on the unit (trains first if needed)."""
     from .attribution.score import InfluenceConfig
     from .attribution.stage import attribute_stage, check_probe, default_probe
-    from .pipeline import prepare_data, train_stage
     from .report import attribution_lines
 
     check_probe(unit, probe or default_probe(unit))
-    sc = _override(get_scale(scale), corpus, sets)
-    st = Store(store)
-    say = lambda m: click.echo(m, err=True)  # noqa: E731
-    data = prepare_data(sc, st, order_seed=order_seed, log=say)
-    run = train_stage(sc, st, data, init_seed=seed)
+    sc, st, data, run = _baseline(scale, store, corpus, sets, seed, order_seed)
     influence = InfluenceConfig(
         strategy=strategy,
         probe=probe or default_probe(unit),
@@ -219,7 +242,7 @@ def attribute(
         empirical_fisher=empirical_fisher,
     )
     att = attribute_stage(
-        sc, st, data, run, unit=unit, influence=influence, window_start=window_start, log=say
+        sc, st, data, run, unit=unit, influence=influence, window_start=window_start, log=_say
     )
     for line in attribution_lines(att, data.tokenizer()):
         click.echo(line)
@@ -271,13 +294,7 @@ def attribute(
 @click.option(
     "--jobs", default=1, show_default=True, type=click.IntRange(min=1), help="Branch runs trained at once."
 )
-@click.option(
-    "--reports",
-    default="reports",
-    show_default=True,
-    type=click.Path(file_okay=False),
-    help="Reports go to REPORTS/<scale>/.",
-)
+@_reports_option
 def run(
     claim,
     scale,
@@ -339,16 +356,15 @@ def run(
         generator=generator,
     )
     st = Store(store)
-    say = lambda m: click.echo(m, err=True)  # noqa: E731
     try:
-        exp = prepare(sc, st, cfg, log=say)
+        exp = prepare(sc, st, cfg, log=_say)
     except ValueError as exc:
         raise MdaError(str(exc)) from None
     out_dir = _report_dir(reports, sc, unit, strategy)
     chash = config_key({"scale": sc, "experiment": cfg})[:16]
     for cid in chosen:
         if cid in missing or cid in skipped:
-            say(f"{cid}: {skipped.get(cid, 'not implemented yet')}; skipped")
+            _say(f"{cid}: {skipped.get(cid, 'not implemented yet')}; skipped")
             continue
         result = TASKS[cid].run(exp, n_jobs=jobs)
         md = write_report(result, exp, out_dir, _command(f"run {cid}"), chash)
@@ -377,14 +393,8 @@ def run(
     type=click.IntRange(min=0),
     help="A checkpoint step (default: the scale's, as for `run`).",
 )
-@click.option("--empirical-fisher", is_flag=True, help="Fisher from the data labels instead of sampled ones.")
-@click.option(
-    "--reports",
-    default="reports",
-    show_default=True,
-    type=click.Path(file_okay=False),
-    help="The report goes to REPORTS/<scale>/.",
-)
+@_empirical_fisher_option
+@_reports_option
 def agreement(
     scale,
     store,
@@ -404,7 +414,6 @@ def agreement(
     from .attribution.agreement import write_agreement_report
     from .attribution.score import InfluenceConfig
     from .attribution.stage import attribute_stage, default_probe
-    from .pipeline import prepare_data, train_stage
 
     names = [s.strip() for s in strategies.split(",") if s.strip()]
     bad = [s for s in names if s not in STRATEGIES]
@@ -413,16 +422,12 @@ def agreement(
             f"--strategies wants distinct names from {', '.join(STRATEGIES)} other than the "
             f"reference {reference!r}, got {strategies!r}"
         )
-    sc = _override(get_scale(scale), corpus, sets)
-    st = Store(store)
-    say = lambda m: click.echo(m, err=True)  # noqa: E731
-    data = prepare_data(sc, st, order_seed=order_seed, log=say)
-    run = train_stage(sc, st, data, init_seed=seed)
+    sc, st, data, run = _baseline(scale, store, corpus, sets, seed, order_seed)
     start = sc.window_start if window_start is None else window_start
     atts = {}
     for name in [*names, reference]:
         cfg = InfluenceConfig(strategy=name, probe=default_probe(unit), empirical_fisher=empirical_fisher)
-        atts[name] = attribute_stage(sc, st, data, run, unit, cfg, window_start=start, log=say)
+        atts[name] = attribute_stage(sc, st, data, run, unit, cfg, window_start=start, log=_say)
     out_dir = _report_dir(reports, sc, unit)
     md = write_agreement_report(atts, reference, out_dir, sc.name, _command("agreement"))
     click.echo(md.read_text().split("## Category")[0].rstrip())
