@@ -203,7 +203,10 @@ def train(scale, store, corpus, sets, seed, order_seed, plot) -> None:
     help="Measurement (default: the unit's own attention score).",
 )
 @click.option(
-    "--window-start", default=0, show_default=True, type=click.IntRange(min=0), help="A checkpoint step."
+    "--window-start",
+    default=None,
+    type=click.IntRange(min=0),
+    help="A checkpoint step (default: the scale's, as for `run`).",
 )
 @click.option(
     "--batch-size",
@@ -241,9 +244,9 @@ def attribute(
         score_batch_size=batch_size,
         empirical_fisher=empirical_fisher,
     )
-    att = attribute_stage(
-        sc, st, data, run, unit=unit, influence=influence, window_start=window_start, log=_say
-    )
+    # The scale's start by default, so that `attribute` shows the very attribution `run` uses.
+    start = sc.window_start if window_start is None else window_start
+    att = attribute_stage(sc, st, data, run, unit=unit, influence=influence, window_start=start, log=_say)
     for line in attribution_lines(att, data.tokenizer()):
         click.echo(line)
     click.echo(f"attribution: {att.path}")

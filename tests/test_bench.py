@@ -1,10 +1,12 @@
 """Throughput benchmarks (pytest-benchmark, not timed tests): the training step, EK-FAC factor
 fitting and scoring, each at micro and tiny scale; attribution on the split head and on the
-whole fused attention layer; EK-FAC against the `exact` strategy, all in.
+whole fused attention layer, at tiny and at Pythia widths; EK-FAC against the `exact` strategy, all in.
 
 Run with `pytest tests/test_bench.py --benchmark-enable`; by default each runs once as a
 smoke test so the default test command stays fast.
 """
+
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -13,7 +15,7 @@ import torch
 from mda_bench.attribution.score import HeadInfluence, InfluenceConfig, influence_scores
 from mda_bench.heads import make_probe
 from mda_bench.model import build_model
-from mda_bench.scales import get_scale
+from mda_bench.scales import ProbeConfig, get_scale
 from mda_bench.train import make_optimizer, row_losses, weighted_loss
 
 
@@ -96,6 +98,30 @@ def test_attribution_all_in(benchmark, strategy, n_rows):
     cfg = InfluenceConfig(strategy=strategy)
     scores = benchmark.pedantic(
         influence_scores, args=(model, 1, 0, rows, probe, cfg), rounds=3 if benchmark.enabled else 1
+    )
+    assert np.isfinite(scores).all() and scores.shape == (n_rows,)
+    if benchmark.stats is not None:
+        benchmark.extra_info["ms_per_row"] = round(1e3 * benchmark.stats.stats.mean / len(rows), 3)
+
+
+@pytest.mark.parametrize("whole_layer", [False, True], ids=["head", "whole-layer"])
+@pytest.mark.parametrize("name", ["pythia-14m", "pythia-70m", "pythia-160m"])
+def test_attribution_width(benchmark, name, whole_layer):
+    """EK-FAC fit + score, all in, at Pythia widths (random weights, 128-token rows, 64 rows):
+    the split head's QK block against the whole fused attention layer (Q, K, V and O of every
+    head). At `tiny` width the two cost the same; this measures where the split starts to pay.
+    Without --benchmark-enable, only pythia-14m's head runs, on 8 short rows, as a smoke test."""
+    if not benchmark.enabled and (name != "pythia-14m" or whole_layer):
+        pytest.skip("width benchmark: run with --benchmark-enable")
+    m = get_scale(name).model
+    model = build_model(replace(m, ctx=128), 0)
+    n_rows, ctx = (64, 128) if benchmark.enabled else (8, 32)
+    g = torch.Generator().manual_seed(0)
+    rows = torch.randint(1, m.vocab_size, (n_rows, ctx), generator=g).numpy()
+    probe = make_probe(m.vocab_size, ProbeConfig(n_seqs=8, half=ctx // 2))
+    cfg = InfluenceConfig(whole_layer=whole_layer, factor_batch_size=16, score_batch_size=16)
+    scores = benchmark.pedantic(
+        influence_scores, args=(model, 1, 0, rows, probe, cfg), rounds=2 if benchmark.enabled else 1
     )
     assert np.isfinite(scores).all() and scores.shape == (n_rows,)
     if benchmark.stats is not None:

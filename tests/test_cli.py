@@ -128,6 +128,25 @@ def test_attribute_window_start_must_be_a_checkpoint(trained, capsys):
     assert one_line_error(code, err) and "not a checkpoint step" in err
 
 
+def test_attribute_defaults_to_the_scales_window_start(trained, capsys, monkeypatch):
+    """Without --window-start, `attribute` uses the scale's start, as `run` does, so both show
+    the same attribution; an explicit --window-start still wins."""
+    import dataclasses
+
+    from mda_bench import cli
+
+    real = cli.get_scale
+    monkeypatch.setattr(cli, "get_scale", lambda name: dataclasses.replace(real(name), window_start=10))
+    code, out, err = run_cli(["attribute", "--scale", "micro", "--store", str(trained)], capsys)
+    assert code == 0, err
+    assert "formation window: steps 10-" in out
+    code, out, err = run_cli(
+        ["attribute", "--scale", "micro", "--store", str(trained), "--window-start", "0"], capsys
+    )
+    assert code == 0, err
+    assert "formation window: steps 0-" in out
+
+
 @pytest.mark.parametrize(
     "args",
     [
