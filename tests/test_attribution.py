@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from mda_bench.attribution.score import InfluenceConfig, influence_scores
+from mda_bench.attribution.score import HeadInfluence, InfluenceConfig, influence_scores
 from mda_bench.attribution.split import split_head
 from mda_bench.attribution.stage import attribute_stage, category_breakdown
 from mda_bench.attribution.task import HeadTask, probe_value
@@ -201,6 +201,18 @@ def test_scores_do_not_depend_on_batch_size(trained_model, micro, micro_data, st
         trained_model, 1, 0, rows, probe, InfluenceConfig(strategy, factor_batch_size=8, score_batch_size=5)
     )
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6 * np.abs(a).max())
+
+
+def test_scoring_in_chunks_is_bit_identical(trained_model, micro, micro_data):
+    """Long windows are scored in several kronfluence calls (to bound memory); a chunk size
+    that is not a whole number of batches is rounded up, so the scores are the same bits."""
+    rows = _rows(micro_data, 45)
+    probe = make_probe(micro.model.vocab_size, micro.probe)
+    with HeadInfluence(trained_model, 1, 0, InfluenceConfig(score_batch_size=8)) as hi:
+        hi.fit(rows)
+        whole = hi.score(rows, probe, chunk_rows=len(rows))
+        chunked = hi.score(rows, probe, chunk_rows=13)  # -> 16 rows a call, 3 calls
+    assert chunked.shape == (45,) and np.array_equal(whole, chunked)
 
 
 @pytest.mark.parametrize("strategy", ["ekfac", "exact"])

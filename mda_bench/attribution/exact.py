@@ -115,9 +115,13 @@ def exact_scores(
     direction = torch.cholesky_solve(
         query_gradient(model, task, probe)[:, None], torch.linalg.cholesky(fisher)
     )
-    out = []
+    # Written into one preallocated array: many small retained per-batch tensors interleaved with
+    # the large freed ones fragment the heap, and the process then grows with the window.
+    out = np.empty(len(rows), dtype=np.float64)
     for i in tqdm(
         range(0, len(rows), cfg.score_batch_size), desc="scoring", disable=not progress, leave=False
     ):
-        out.append(-(grads(rows[i : i + cfg.score_batch_size]) @ direction).squeeze(1))
-    return torch.cat(out).numpy()
+        out[i : i + cfg.score_batch_size] = -(grads(rows[i : i + cfg.score_batch_size]) @ direction).squeeze(
+            1
+        )
+    return out
