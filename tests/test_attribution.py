@@ -215,6 +215,21 @@ def test_scoring_in_chunks_is_bit_identical(trained_model, micro, micro_data):
     assert chunked.shape == (45,) and np.array_equal(whole, chunked)
 
 
+def test_whole_layer_scoring_leaves_the_model_as_it_was(trained_model, micro, micro_data):
+    """Tracking the fused attention layer (the split's comparison) works on a copy: a second
+    call on the same model gives the same scores, and the model keeps its own modules."""
+    from kronfluence.module.tracked_module import TrackedModule
+
+    rows = _rows(micro_data, 24)
+    probe = make_probe(micro.model.vocab_size, micro.probe)
+    cfg = InfluenceConfig(whole_layer=True, factor_batch_size=8, score_batch_size=8)
+    attn = trained_model.config._attn_implementation
+    first = influence_scores(trained_model, 1, 0, rows, probe, cfg)
+    assert np.array_equal(first, influence_scores(trained_model, 1, 0, rows, probe, cfg))
+    assert not any(isinstance(m, TrackedModule) for m in trained_model.modules())
+    assert trained_model.config._attn_implementation == attn
+
+
 @pytest.mark.parametrize("strategy", ["ekfac", "exact"])
 def test_factors_are_deterministic(trained_model, micro, micro_data, strategy):
     rows = _rows(micro_data, 32)

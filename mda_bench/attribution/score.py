@@ -9,6 +9,7 @@ exact, the data loader never shuffles.
 
 from __future__ import annotations
 
+import copy
 import logging
 import sys
 import tempfile
@@ -78,7 +79,9 @@ def head_model(model, layer: int, head: int, cfg: InfluenceConfig) -> tuple[torc
     eager attention, in eval mode, under deterministic kernels; and the head's Task."""
     cfg.validate()
     torch.use_deterministic_algorithms(True)
-    net = model if cfg.whole_layer else split_head(model, layer, head)
+    # A copy either way: kronfluence wraps the tracked modules in place, and the caller's model
+    # (and its attention implementation) must stay as it was for a second call.
+    net = copy.deepcopy(model) if cfg.whole_layer else split_head(model, layer, head)
     net.config._attn_implementation = "eager"
     return net.eval(), HeadTask(layer, head, cfg.probe, whole_layer=cfg.whole_layer)
 
