@@ -138,6 +138,17 @@ def _empirical_fisher_option(f):
     )(f)
 
 
+def _window_start_option(f):
+    # One default for attribute, run and agreement (resolved in attribute_stage), so all three
+    # show the same attribution unless told otherwise.
+    return click.option(
+        "--window-start",
+        default=None,
+        type=click.IntRange(min=0),
+        help="First step of the unit's window, a checkpoint step (default: the scale's).",
+    )(f)
+
+
 def _unit_option(f):
     return click.option(
         "--unit", default="induction", show_default=True, type=click.Choice(["induction", "previous-token"])
@@ -202,12 +213,7 @@ def train(scale, store, corpus, sets, seed, order_seed, plot) -> None:
     type=click.Choice(["prefix-matching", "copy-logprob", "previous-token"]),
     help="Measurement (default: the unit's own attention score).",
 )
-@click.option(
-    "--window-start",
-    default=None,
-    type=click.IntRange(min=0),
-    help="A checkpoint step (default: the scale's, as for `run`).",
-)
+@_window_start_option
 @click.option(
     "--batch-size",
     default=32,
@@ -244,9 +250,9 @@ def attribute(
         score_batch_size=batch_size,
         empirical_fisher=empirical_fisher,
     )
-    # The scale's start by default, so that `attribute` shows the very attribution `run` uses.
-    start = sc.window_start if window_start is None else window_start
-    att = attribute_stage(sc, st, data, run, unit=unit, influence=influence, window_start=start, log=_say)
+    att = attribute_stage(
+        sc, st, data, run, unit=unit, influence=influence, window_start=window_start, log=_say
+    )
     for line in attribution_lines(att, data.tokenizer()):
         click.echo(line)
     click.echo(f"attribution: {att.path}")
@@ -274,12 +280,7 @@ def attribute(
     type=click.IntRange(min=2),
     help="Seed-noise (reorder) runs.",
 )
-@click.option(
-    "--window-start",
-    default=None,
-    type=click.IntRange(min=0),
-    help="A checkpoint step (default: the scale's).",
-)
+@_window_start_option
 @click.option(
     "--margin",
     default=0.5,
@@ -390,12 +391,7 @@ def run(
     help=f"Strategies compared with the reference (from {', '.join(STRATEGIES)}).",
 )
 @click.option("--reference", default="exact", show_default=True, type=click.Choice(STRATEGIES))
-@click.option(
-    "--window-start",
-    default=None,
-    type=click.IntRange(min=0),
-    help="A checkpoint step (default: the scale's, as for `run`).",
-)
+@_window_start_option
 @_empirical_fisher_option
 @_reports_option
 def agreement(
@@ -426,11 +422,10 @@ def agreement(
             f"reference {reference!r}, got {strategies!r}"
         )
     sc, st, data, run = _baseline(scale, store, corpus, sets, seed, order_seed)
-    start = sc.window_start if window_start is None else window_start
     atts = {}
     for name in [*names, reference]:
         cfg = InfluenceConfig(strategy=name, probe=default_probe(unit), empirical_fisher=empirical_fisher)
-        atts[name] = attribute_stage(sc, st, data, run, unit, cfg, window_start=start, log=_say)
+        atts[name] = attribute_stage(sc, st, data, run, unit, cfg, window_start=window_start, log=_say)
     out_dir = _report_dir(reports, sc, unit)
     md = write_agreement_report(atts, reference, out_dir, sc.name, _command("agreement"))
     click.echo(md.read_text().split("## Category")[0].rstrip())

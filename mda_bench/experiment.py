@@ -65,9 +65,10 @@ def prepare(scale: Scale, store: Store, cfg: ExperimentConfig, log=print) -> Exp
     """Baseline run, attribution, window and k, from the store or computed now."""
     data = prepare_data(scale, store, order_seed=cfg.order_seed, log=log)
     baseline = train_stage(scale, store, data, init_seed=cfg.seed)
-    start = scale.window_start if cfg.window_start is None else cfg.window_start
     influence = InfluenceConfig(strategy=cfg.strategy, probe=default_probe(cfg.unit))
-    att = attribute_stage(scale, store, data, baseline, cfg.unit, influence, window_start=start, log=log)
+    att = attribute_stage(
+        scale, store, data, baseline, cfg.unit, influence, window_start=cfg.window_start, log=log
+    )
     w0, w1 = att.unit["window"]
     window = iv.Window(w0, w1, scale.train.batch_size)
     horizon = horizon_step(window, scale.train.steps, cfg.margin)

@@ -118,10 +118,7 @@ def exact_scores(
     # Written into one preallocated array: many small retained per-batch tensors interleaved with
     # the large freed ones fragment the heap, and the process then grows with the window.
     out = np.empty(len(rows), dtype=np.float64)
-    for i in tqdm(
-        range(0, len(rows), cfg.score_batch_size), desc="scoring", disable=not progress, leave=False
-    ):
-        out[i : i + cfg.score_batch_size] = -(grads(rows[i : i + cfg.score_batch_size]) @ direction).squeeze(
-            1
-        )
+    B = cfg.score_batch_size
+    for i in tqdm(range(0, len(rows), B), desc="scoring", disable=not progress, leave=False):
+        out[i : i + B] = -(grads(rows[i : i + B]) @ direction).squeeze(1)
     return out

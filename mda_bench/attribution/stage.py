@@ -76,12 +76,15 @@ def attribute_stage(
     run: Run,
     unit: str = "induction",
     influence: InfluenceConfig | None = None,
-    window_start: int = 0,
+    window_start: int | None = None,
     n_extreme: int = 50,
     log=print,
 ) -> Attribution:
-    """Score every training row of the unit's formation window (or load the stored scores)."""
+    """Score every training row of the unit's formation window (or load the stored scores).
+
+    The window starts at `window_start`, by default the scale's (the same for every caller)."""
     influence = influence or InfluenceConfig(probe=default_probe(unit))
+    window_start = scale.window_start if window_start is None else window_start
     check_probe(unit, influence.probe)
     try:
         influence.validate()
