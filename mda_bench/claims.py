@@ -61,3 +61,14 @@ class TaskResult:
     plots: list[tuple[str, str]] = field(default_factory=list)  # (caption, file name)
     columns: list[tuple[str, str, str]] | None = None  # (key, header, format); None: the runs table's
     setup: list[str] | None = None  # the report's setup lines; None: the single-scale experiment's
+
+
+# The claim ids in DESIGN order, known without importing the tasks (which load torch), so that
+# `mda-bench run --help` lists them at once; a test keeps this equal to tasks.TASKS.
+CLAIM_IDS = (
+    "emergence-modulation",
+    "random-null",
+    "structural-catalyst",
+    "induction-icl-link",
+    "augmentation-speedup",
+)

@@ -36,6 +36,9 @@ DEFAULT_MIXTURE = {
     "repetitive": 0.12,
 }
 
+# Suffixes read as plain text in a corpus folder (a single named file is read whatever its suffix).
+TEXT_SUFFIXES = (".txt", ".md", ".tex", ".xml", ".html", ".csv", ".py")
+
 _SKIP_DIRS = {"test", "tests", "idlelib", "site-packages", "lib2to3", "__pycache__", "turtledemo"}
 
 
@@ -64,7 +67,10 @@ class CorpusConfig:
             raise MdaError(f"unknown corpus categories {sorted(unknown)}; known: {CATEGORIES}")
         if any(v < 0 for v in self.mixture.values()) or sum(self.mixture.values()) <= 0:
             raise MdaError("corpus mixture fractions must be >= 0 and not all zero")
-        local = self.source != "embedded" and not self.source.startswith("hf:")
+        if self.source.startswith("hf:"):
+            _parse_hf(self.source)  # refuses a spec without a dataset name
+            return
+        local = self.source != "embedded"
         if local and not (Path(self.source).exists() and os.access(self.source, os.R_OK)):
             raise MdaError(f"corpus path {self.source!r} does not exist or is not readable")
 
@@ -170,12 +176,65 @@ def _build_embedded(cfg: CorpusConfig) -> list[Document]:
 
 
 def _parse_hf(source: str) -> tuple[str, str | None, str]:
+    """hf:NAME[:CONFIG][@SPLIT] -> (name, config, split)."""
     spec = source[3:]
     split = "train"
     if "@" in spec:
         spec, split = spec.split("@", 1)
     name, _, config = spec.partition(":")
+    if not name.strip() or not split.strip():
+        raise MdaError(f"--corpus {source!r}: wants hf:NAME[:CONFIG][@SPLIT] with a dataset name")
     return name, config or None, split
+
+
+def _hub_offline(timeout: float = 3.0) -> bool:
+    """True when the Hugging Face hub cannot be used: HF_HUB_OFFLINE / HF_DATASETS_OFFLINE is
+    set, or its endpoint does not answer a TCP connection within `timeout` seconds (without
+    this check, `datasets` retries for half a minute before failing)."""
+    import socket
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE or os.environ.get("HF_DATASETS_OFFLINE", "0") not in ("", "0"):
+        return True
+    url = urlparse(constants.ENDPOINT)
+    try:
+        with socket.create_connection((url.hostname, url.port or 443), timeout=timeout):
+            return False
+    except OSError:
+        return True
+
+
+# A single outside text file is cut into documents: paragraphs (split at blank lines) joined
+# in order until a document holds at least this many characters.
+DOC_MIN_CHARS = 2000
+
+
+def split_documents(text: str, min_chars: int = DOC_MIN_CHARS) -> list[str]:
+    """The documents of one long text file (see DOC_MIN_CHARS)."""
+    docs, cur = [], ""
+    for para in re.split(r"\n\s*\n", text):
+        if not para.strip():
+            continue
+        cur = f"{cur}\n\n{para}" if cur else para
+        if len(cur) >= min_chars:
+            docs.append(cur)
+            cur = ""
+    if cur:
+        docs.append(cur)
+    return docs
+
+
+def _read_text(path: Path) -> str:
+    """A corpus file's text; binary or non-UTF-8 files are refused in one line."""
+    data = path.read_bytes()
+    if b"\x00" in data:
+        raise MdaError(f"corpus file {path} is binary (it contains NUL bytes), not text")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MdaError(f"corpus file {path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
 
 
 def _load_outside(cfg: CorpusConfig) -> list[Document]:
@@ -185,18 +244,27 @@ def _load_outside(cfg: CorpusConfig) -> list[Document]:
     texts: list[str] = []
     if cfg.source.startswith("hf:"):
         name, config, split = _parse_hf(cfg.source)
+        offline = _hub_offline()
+        if offline:  # the local cache only: fail at once rather than after retries
+            import huggingface_hub.constants
+
+            datasets.config.HF_HUB_OFFLINE = huggingface_hub.constants.HF_HUB_OFFLINE = True
         try:
             ds = datasets.load_dataset(name, config, split=split)
         except Exception as exc:  # network, missing dataset, bad split: one clear line
-            raise MdaError(f"cannot load dataset {name!r}: {type(exc).__name__}: {exc}") from exc
+            why = "the hub is unreachable or offline and it is not in the local cache" if offline else exc
+            raise MdaError(f"cannot load dataset {name!r}: {why}") from exc
         texts = _column(ds, cfg.text_field, name)
     else:
         path = Path(cfg.source)  # existence and readability checked in validate()
         files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
         for f in files:
             suffix = f.suffix.lower()
-            if suffix in (".txt", ".md", ".tex", ".xml", ".html", ".csv", ".py"):
-                texts.append(f.read_text(encoding="utf-8", errors="replace"))
+            if suffix in TEXT_SUFFIXES or (
+                not path.is_dir() and suffix not in (".jsonl", ".json", ".parquet")
+            ):
+                text = _read_text(f)
+                texts += split_documents(text) if not path.is_dir() else [text]
             elif suffix in (".jsonl", ".json", ".parquet"):
                 kind = "parquet" if suffix == ".parquet" else "json"
                 try:
@@ -204,9 +272,12 @@ def _load_outside(cfg: CorpusConfig) -> list[Document]:
                 except Exception as exc:
                     raise MdaError(f"cannot read corpus file {f}: {exc}") from exc
                 texts += _column(ds, cfg.text_field, str(f))
-        if not texts:
-            raise MdaError(f"no readable .txt/.jsonl/.json/.parquet documents under {path}")
     texts = [t for t in texts if t and t.strip()]
+    if not texts:
+        raise MdaError(
+            f"corpus {cfg.source} holds no text "
+            f"(files read: {', '.join(TEXT_SUFFIXES)}, .jsonl, .json, .parquet)"
+        )
     rng = random.Random(cfg.seed)
     order = list(range(len(texts)))
     rng.shuffle(order)

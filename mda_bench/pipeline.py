@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import torch
 
 from .corpus import Document, build_corpus, category_shares, corpus_hash
 from .errors import MdaError
+from .progress import progress_bar
 from .scales import Scale
 from .store import Store, read_json
 from .stream import TokenStream, build_stream, load_tokenizer, stream_summary, train_tokenizer
@@ -70,33 +70,28 @@ def data_config(scale: Scale, order_seed: int) -> dict:
 def prepare_data(scale: Scale, store: Store, order_seed: int = 0, log=print) -> Data:
     """Build (or load) the corpus, tokenizer and token stream of `scale`."""
     cfg = data_config(scale, order_seed)
-    key, done = store.lookup("data", cfg)
-    if done is None:
-        started = time.time()
+
+    def build(part: Path) -> dict:
         log(f"building corpus ({scale.corpus.source}, {scale.corpus.n_chars:,} chars) ...")
         docs = build_corpus(scale.corpus)
         tok = train_tokenizer(docs, scale.model.vocab_size)
         stream = build_stream(docs, tok, scale.model.ctx, cfg["n_rows"], seed=order_seed, repeat=scale.repeat)
-        part = store.begin("data", key, fresh=True)
         tok.save(str(part / "tokenizer.json"))
         stream.save(part / "stream.npz")
         with open(part / "docs.jsonl", "w") as f:
             for d in docs:
                 f.write(json.dumps(d.__dict__) + "\n")
-        chash = corpus_hash(docs)
-        done = store.finish(
-            "data",
-            key,
-            cfg,
-            started,
-            corpus_hash=chash,
-            seeds={"corpus": scale.corpus.seed, "order": order_seed},
-            category_char_share={k: round(v, 4) for k, v in category_shares(docs).items()},
-            stream=stream_summary(stream),
-        )
+        return {
+            "corpus_hash": corpus_hash(docs),
+            "seeds": {"corpus": scale.corpus.seed, "order": order_seed},
+            "category_char_share": {k: round(v, 4) for k, v in category_shares(docs).items()},
+            "stream": stream_summary(stream),
+        }
+
+    done = store.compute("data", cfg, build, fresh=True)
     manifest = read_json(done / "manifest.json")
     stream = TokenStream.load(done / "stream.npz")
-    return Data(key, done, stream, manifest["corpus_hash"], manifest["seeds"])
+    return Data(done.name, done, stream, manifest["corpus_hash"], manifest["seeds"])
 
 
 def train_config(scale: Scale, data: Data, init_seed: int, weights: np.ndarray | None) -> dict:
@@ -125,25 +120,17 @@ def train_stage(
 ) -> Run | None:
     """Train (resume, or load) one run; None when stopped early by `stop_after`."""
     cfg = train_config(scale, data, init_seed, weights)
-    key, done = store.lookup("train", cfg)
-    if done is None:
-        part = store.begin("train", key)
+
+    def build(part: Path) -> dict | None:
         if weights is not None:
             np.save(part / "weights.npy", weights)
-        started = time.time()
-        bar = None
-        if progress:
-            from tqdm import tqdm
+        with progress_bar(scale.train.steps, f"train {scale.name}", "step", enabled=progress) as bar:
 
-            # disable=None: a bar on a terminal, silence in logs and captured output
-            bar = tqdm(total=scale.train.steps, desc=f"train {scale.name}", unit="step", disable=None)
+            def on_step(step: int, loss: float) -> None:
+                bar.n = step
+                bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
+                bar.update(0)
 
-        def on_step(step: int, loss: float) -> None:
-            bar.n = step
-            bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
-            bar.update(0)
-
-        try:
             train_run(
                 scale,
                 data.stream,
@@ -151,23 +138,21 @@ def train_stage(
                 init_seed=init_seed,
                 weights=weights,
                 stop_after=stop_after,
-                on_step=on_step if bar else None,
+                on_step=on_step,
             )
-        finally:
-            if bar:
-                bar.close()
         last = sorted(part.glob("ckpt/step-*"))[-1].name
         if int(last.split("-")[1]) < scale.train.steps:
             return None
-        done = store.finish(
-            "train",
-            key,
-            cfg,
-            started,
-            corpus_hash=data.corpus_hash,
-            seeds={**data.seeds, "init": init_seed, "probe": scale.probe.seed},
+        return {
+            "corpus_hash": data.corpus_hash,
+            "seeds": {**data.seeds, "init": init_seed, "probe": scale.probe.seed},
             # CPU float sums (LayerNorm's weight gradient) depend on the thread count: bit-identical
-            # reruns need the same count (README, determinism); a resumed run records its last
-            torch_threads=torch.get_num_threads(),
-        )
+            # reruns need the same count (docs/determinism.md); a resumed run records its last
+            "torch_threads": torch.get_num_threads(),
+        }
+
+    done = store.compute("train", cfg, build)
+    if done is None:
+        return None
+    key = done.name
     return Run(key, done, read_records(done / "ckpt"), read_json(done / "manifest.json"))

@@ -9,7 +9,6 @@ content hash, so a rerun (or another claim that needs the same branch) reuses th
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import torch
 from .errors import MdaError
 from .interventions import Plan, Window
 from .pipeline import Data, Run
+from .progress import progress_bar
 from .scales import Scale
 from .store import Store, read_json
 from .stream import TokenStream
@@ -74,12 +74,6 @@ def _train_one(
     scale: Scale, store: Store, stream: TokenStream, baseline: Run, window, horizon, job, bar=None
 ):
     cfg = _config(baseline, window, horizon, job.plan)
-    key, done = store.lookup("retrain", cfg)
-    if done is not None:
-        return key
-    part = store.begin("retrain", key)
-    np.save(part / "selected.npy", job.selected)
-    started = time.time()
     branch = baseline.path / "ckpt" / f"step-{window.start:06d}"
     if not branch.is_dir():
         raise MdaError(f"baseline {baseline.path} has no checkpoint at the window start {window.start}")
@@ -88,26 +82,25 @@ def _train_one(
         if bar is not None:
             bar.update(1)
 
-    train_run(
-        scale,
-        stream,
-        part,
-        init_seed=int(baseline.manifest["config"]["init_seed"]),
-        plan=job.plan,
-        branch_from=branch,
-        end_step=horizon,
-        on_step=on_step,
-    )
-    store.finish(
-        "retrain",
-        key,
-        cfg,
-        started,
-        spec=asdict(job.spec),
-        n_selected=len(job.selected),
-        torch_threads=torch.get_num_threads(),  # --jobs N trains each branch on cores // N threads
-    )
-    return key
+    def build(part: Path) -> dict:
+        np.save(part / "selected.npy", job.selected)
+        train_run(
+            scale,
+            stream,
+            part,
+            init_seed=int(baseline.manifest["config"]["init_seed"]),
+            plan=job.plan,
+            branch_from=branch,
+            end_step=horizon,
+            on_step=on_step,
+        )
+        return {
+            "spec": asdict(job.spec),
+            "n_selected": len(job.selected),
+            "torch_threads": torch.get_num_threads(),  # --jobs N trains each branch on cores // N threads
+        }
+
+    return store.compute("retrain", cfg, build).name
 
 
 def _worker(args) -> str:
@@ -134,8 +127,6 @@ def retrain_all(
     With n_jobs > 1 the branches train in that many processes, each with an equal share of
     torch's threads. Results are bit-identical for a given thread count per run.
     """
-    from tqdm import tqdm
-
     todo = [j for j in jobs if store.lookup("retrain", _config(baseline, window, horizon, j.plan))[1] is None]
     # one plan trained once, even if two specs share it
     uniq = list({j.plan.key(): j for j in todo}.values())
@@ -143,9 +134,7 @@ def retrain_all(
     if uniq:
         desc = f"retrain {len(uniq)} runs x {per_run} steps"
         if n_jobs <= 1:
-            with tqdm(
-                total=len(uniq) * per_run, desc=desc, unit="step", disable=None if progress else True
-            ) as bar:
+            with progress_bar(len(uniq) * per_run, desc, "step", enabled=progress) as bar:
                 for job in uniq:
                     bar.set_postfix(run=job.spec.name, refresh=False)
                     _train_one(scale, store, data.stream, baseline, window, horizon, job, bar)
@@ -160,7 +149,7 @@ def retrain_all(
             ctx = mp.get_context("spawn")  # fork would copy torch's thread pools
             with ProcessPoolExecutor(n_jobs, mp_context=ctx) as pool:
                 futures = [pool.submit(_worker, a) for a in args]
-                with tqdm(total=len(uniq), desc=desc, unit="run", disable=None if progress else True) as bar:
+                with progress_bar(len(uniq), desc, "run", enabled=progress) as bar:
                     for fut in as_completed(futures):
                         fut.result()
                         bar.update(1)

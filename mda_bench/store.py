@@ -1,26 +1,44 @@
 """Content-addressed store: runs/<stage>/<hash of config and inputs>/ with a manifest.
 
-A stage works in `<key>.partial/` and is renamed to `<key>/` only after its manifest is
-written, so a directory without `.partial` is always complete. A finished stage is reused
-when its manifest's config equals the requested one and refused (with a clear error) when it
-does not; a killed stage leaves its `.partial/` folder, from which it resumes.
+A stage is computed in `<key>.partial/` under a per-key file lock (`<key>.lock`, held by
+`filelock`), and renamed to `<key>/` only after its manifest is written. So:
+
+- a folder without `.partial` is always complete, and a killed stage resumes from `.partial/`;
+- two processes that want the same stage do not both write it: the second waits for the
+  lock, then finds the finished folder and reuses it; different keys compute in parallel;
+- the manifest records the size and sha256 of every file the stage wrote. Loading a stage
+  checks every size; the first load in a process also checks every hash. A damaged stage is
+  refused in one line that names it and the command that removes it;
+- a finished store is read without writing anything (no lock is taken to read), so a
+  read-only store works.
+
+A finished stage is reused when its manifest's config equals the requested one and refused
+when it does not.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import platform
 import shutil
 import subprocess
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
+
+from filelock import FileLock, Timeout
 
 from .errors import MdaError
 
 MANIFEST = "manifest.json"
+log = logging.getLogger("mda_bench")
+
+# Stage folders whose every hash was checked in this process (hashing is done once per process).
+_HASHED: set[Path] = set()
 
 
 def canonical(obj) -> str:
@@ -78,6 +96,40 @@ def read_json(path: Path) -> dict:
         raise MdaError(f"corrupt or unreadable file {path}: {exc}") from exc
 
 
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _files(folder: Path) -> Iterator[Path]:
+    """Every regular file a stage wrote, manifest excluded, in a fixed order."""
+    for p in sorted(folder.rglob("*")):
+        if p.is_file() and p.name != MANIFEST:
+            yield p
+
+
+def file_table(folder: Path) -> dict[str, list]:
+    """{relative path: [size, sha256]} of every file in a stage folder."""
+    return {p.relative_to(folder).as_posix(): [p.stat().st_size, sha256_file(p)] for p in _files(folder)}
+
+
+def check_files(folder: Path, table: dict[str, list], full: bool) -> list[str]:
+    """What differs from the manifest's file table (sizes always, hashes when `full`)."""
+    problems = []
+    for rel, (size, digest) in table.items():
+        p = folder / rel
+        if not p.is_file():
+            problems.append(f"{rel} is missing")
+        elif p.stat().st_size != size:
+            problems.append(f"{rel} has {p.stat().st_size} bytes, the manifest says {size}")
+        elif full and sha256_file(p) != digest:
+            problems.append(f"{rel} does not match its sha256")
+    return problems
+
+
 class Store:
     """Stage directories under `root` (default ./runs)."""
 
@@ -90,8 +142,23 @@ class Store:
     def partial_dir(self, stage: str, key: str) -> Path:
         return self.root / stage / f"{key}.partial"
 
+    def damaged(self, stage: str, key: str, problems: list[str]) -> MdaError:
+        return MdaError(
+            f"stored stage {stage}/{key} in {self.root} is damaged ({problems[0]}"
+            f"{f' and {len(problems) - 1} more' if len(problems) > 1 else ''}); remove it with "
+            f"`mda-bench store rm {stage}/{key} --store {self.root}` and rerun to recompute it"
+        )
+
+    def verify(self, stage: str, key: str, full: bool = True) -> list[str]:
+        """Problems of one finished stage (empty when it is intact). Stages written before
+        checksums existed have no file table and only their manifest is checked."""
+        final = self.final_dir(stage, key)
+        manifest = read_json(final / MANIFEST)
+        return check_files(final, manifest.get("files", {}), full)
+
     def lookup(self, stage: str, config) -> tuple[str, Path | None]:
-        """(key, finished dir or None). Raises if a finished dir holds another config."""
+        """(key, finished dir or None). Raises if a finished dir holds another config or is
+        damaged."""
         key = config_key(config)
         final = self.final_dir(stage, key)
         if not final.exists():
@@ -100,9 +167,43 @@ class Store:
         if manifest.get("config") != json.loads(canonical(config)):
             raise MdaError(
                 f"{final} holds a different config than requested; refusing to reuse it "
-                "(delete the folder to recompute)"
+                f"(`mda-bench store rm {stage}/{key} --store {self.root}` removes it)"
             )
+        full = final.resolve() not in _HASHED
+        problems = check_files(final, manifest.get("files", {}), full)
+        if problems:
+            raise self.damaged(stage, key, problems)
+        if full:
+            _HASHED.add(final.resolve())
         return key, final
+
+    def compute(
+        self, stage: str, config, build: Callable[[Path], dict | None], fresh: bool = False
+    ) -> Path | None:
+        """The finished folder of (stage, config): loaded, or built now by `build(work_dir)`.
+
+        `build` fills the working folder and returns the manifest's extra fields, or None when
+        it stopped before finishing (the folder stays `.partial`). It runs under the key's
+        lock: a second process asking for the same key waits, then reuses the result."""
+        key, done = self.lookup(stage, config)
+        if done is not None:
+            return done
+        (self.root / stage).mkdir(parents=True, exist_ok=True)
+        lock = FileLock(self.root / stage / f"{key}.lock")
+        try:
+            lock.acquire(timeout=0.5)
+        except Timeout:
+            log.info(f"waiting for another process computing {stage}/{key} ...")
+            lock.acquire()
+        try:
+            key, done = self.lookup(stage, config)  # it may have been finished while we waited
+            if done is not None:
+                return done
+            started = time.time()
+            extra = build(self.begin(stage, key, fresh))
+            return None if extra is None else self.finish(stage, key, config, started, **extra)
+        finally:
+            lock.release()
 
     def begin(self, stage: str, key: str, fresh: bool = False) -> Path:
         """The stage's working folder, kept from a killed run unless `fresh`."""
@@ -113,7 +214,8 @@ class Store:
         return part
 
     def finish(self, stage: str, key: str, config, started: float, **extra) -> Path:
-        """Write the manifest into the working folder, then rename it into place."""
+        """Write the manifest (with every file's size and sha256) into the working folder,
+        then rename it into place."""
         part = self.partial_dir(stage, key)
         manifest = {
             "stage": stage,
@@ -122,6 +224,7 @@ class Store:
             "git_sha": git_sha(),
             "versions": package_versions(),
             "wall_time_s": round(time.time() - started, 2),
+            "files": file_table(part),
             **extra,
         }
         write_json_atomic(part / MANIFEST, manifest)
@@ -129,7 +232,28 @@ class Store:
         if final.exists():
             shutil.rmtree(final)
         part.rename(final)
+        _HASHED.add(final.resolve())  # just hashed
         return final
 
     def manifest(self, stage: str, key: str) -> dict:
         return read_json(self.final_dir(stage, key) / MANIFEST)
+
+    # ------------------------------------------------------------------ maintenance
+    def stages(self) -> list[tuple[str, str, Path]]:
+        """(stage, key, folder) of every finished or partial stage folder."""
+        out = []
+        for stage_dir in sorted(p for p in self.root.glob("*") if p.is_dir() and p.name != "logs"):
+            for d in sorted(p for p in stage_dir.iterdir() if p.is_dir()):
+                out.append((stage_dir.name, d.name, d))
+        return out
+
+    def remove(self, name: str) -> Path:
+        """Delete one stage folder, named `stage/key` (a `.partial` one too)."""
+        stage, _, key = name.partition("/")
+        folder = self.root / stage / key
+        if not stage or not key or "/" in key or stage == "logs" or not folder.is_dir():
+            raise MdaError(f"no stored stage {name!r} in {self.root} (`mda-bench store ls` lists them)")
+        with FileLock(self.root / stage / f"{key.removesuffix('.partial')}.lock"):
+            shutil.rmtree(folder)
+        _HASHED.discard(folder.resolve())
+        return folder

@@ -167,6 +167,11 @@ def build_stream(
     held_tokens = [t for i in sorted(held) for t in encoded[i].ids + [0]]
     heldout = np.array(held_tokens[: (len(held_tokens) // ctx) * ctx], dtype=np.int32)
     heldout = heldout.reshape(-1, ctx)[:n_heldout]
+    if len(heldout) == 0:
+        raise MdaError(
+            f"corpus has too little prose or code to hold out one row of {ctx} tokens for the ICL "
+            "score (outside text is labelled by the content classifier; add natural text)"
+        )
 
     tokens: list[int] = []
     tok_doc: list[int] = []

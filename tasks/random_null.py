@@ -48,9 +48,18 @@ def stats(table: list[dict]) -> dict:
         for metric in ("d_onset", "d_area"):
             out[f"{op}_random_{metric}"] = mean_sd(r[metric] for r in draws)
         target = by[f"{op}-top"]["d_onset"]
+        out[f"{op}_target_d_onset"] = target
         rnd = abs(out[f"{op}_random_d_onset"][0])
         out[f"{op}_ratio"] = float("inf") if rnd == 0 else abs(target) / rnd
     return out
+
+
+def _ratio_text(s: dict, op: str) -> str:
+    """The ratio as printed: a number, "inf" (random mean 0) or "0/0" (both effects 0)."""
+    r = s[f"{op}_ratio"]
+    if np.isfinite(r):
+        return f"{r:.2f}"
+    return "inf" if s[f"{op}_target_d_onset"] else "0/0 (no targeted or random effect)"
 
 
 def decide(table: list[dict], unit_formed: bool) -> Verdict:
@@ -68,7 +77,7 @@ def decide(table: list[dict], unit_formed: bool) -> Verdict:
             )
     far = all(s[f"{op}_ratio"] >= FAR for op in ("remove", "augment"))
     reasons += [
-        f"targeted/random |d_onset| ratio, {op}: {s[f'{op}_ratio']:.1f}" for op in ("remove", "augment")
+        f"targeted/random |d_onset| ratio, {op}: {_ratio_text(s, op)}" for op in ("remove", "augment")
     ]
     if not unit_formed:
         return Verdict("inconclusive", RULE, ("no unit formed in the baseline run", *reasons))
@@ -91,10 +100,7 @@ def run(exp, n_jobs: int = 1, progress: bool = True) -> TaskResult:
         for op in ("remove", "augment"):
             rm, rsd = s[f"{op}_random_{metric}"]
             rows.append([f"random {op}, {metric}", f"{rm:+.2f}", f"{rsd:.2f}", ""])
-    ratio_rows = [
-        [op, f"{s[f'{op}_ratio']:.2f}" if np.isfinite(s[f"{op}_ratio"]) else "inf"]
-        for op in ("remove", "augment")
-    ]
+    ratio_rows = [[op, _ratio_text(s, op)] for op in ("remove", "augment")]
     sections = [
         Section("Random draws against the seed-noise band", ["effects", "mean", "sd", "band"], rows),
         Section("Targeted / random effect on onset", ["operation", "|targeted| / |random mean|"], ratio_rows),

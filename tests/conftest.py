@@ -1,12 +1,26 @@
-"""Shared fixtures: one micro-scale data stage per test session (building it takes seconds)."""
+"""Shared fixtures: one micro-scale data stage per test session (building it takes seconds).
+
+Golden reports hold trained numbers, and CPU float sums depend on the thread count and the
+vector kernels (docs/determinism.md): the tests pin both, AVX2 kernels on x86 (set before torch
+loads) and 2 threads, so any x86 machine computes the same bits as the one that wrote them.
+"""
 
 from __future__ import annotations
 
-import pytest
+import os
+import platform
 
-from mda_bench.pipeline import prepare_data
-from mda_bench.scales import get_scale
-from mda_bench.store import Store
+if platform.machine() in ("x86_64", "AMD64"):
+    os.environ.setdefault("ATEN_CPU_CAPABILITY", "avx2")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(2)
+
+from mda_bench.pipeline import prepare_data  # noqa: E402
+from mda_bench.scales import get_scale  # noqa: E402
+from mda_bench.store import Store  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -32,7 +32,8 @@ def run_cli(args, capsys):
 def trained(tmp_path_factory):
     """One micro baseline trained through the CLI, shared by the tests below."""
     store = tmp_path_factory.mktemp("cli-store")
-    assert invoke(["train", "--scale", "micro", "--store", str(store)]) == 0
+    reports = store.parent / "cli-reports"
+    assert invoke(["train", "--scale", "micro", "--store", str(store), "--reports", str(reports)]) == 0
     return store
 
 
@@ -50,29 +51,45 @@ def test_list_names_all_five_claims(capsys):
 
 
 def test_train_prints_table_and_writes_plot(trained, capsys):
-    code, out, _ = run_cli(["train", "--scale", "micro", "--store", str(trained)], capsys)
+    reports = trained.parent / "cli-reports"
+    code, out, _ = run_cli(
+        ["train", "--scale", "micro", "--store", str(trained), "--reports", str(reports)], capsys
+    )
     assert code == 0
     assert "prefix-matching" in out and "L1H1" in out and "onset step" in out
-    png = next(trained.glob("train/*/head_curves.png"))
+    png = next(reports.glob("micro/train-*.png"))
+    assert not list(trained.glob("train/*/*.png"))  # nothing is written into the store
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def one_line_error(code, err):
+    """A non-zero exit whose error is one line, the last on stderr (progress may come before)."""
     lines = [ln for ln in err.strip().splitlines() if ln.strip()]
-    return code != 0 and len(lines) == 1 and "Traceback" not in err
+    errors = [ln for ln in lines if ln.startswith("error: ")]
+    return code != 0 and len(errors) == 1 and lines[-1] == errors[0] and "Traceback" not in err
 
 
 @pytest.mark.parametrize(
     "args,needle",
     [
-        (["train", "--scale", "huge"], "unknown scale"),
-        (["run", "no-such-claim", "--scale", "micro"], "unknown claim"),
+        (["train", "--scale", "huge"], "'huge' is not one of"),
+        (["run", "no-such-claim", "--scale", "micro"], "'no-such-claim' is not one of"),
         (["train", "--scale", "micro", "--corpus", "/nonexistent/corpus"], "does not exist"),
         (["train", "--scale", "micro", "--set", "train.lr=5"], "lr must be"),
         (["train", "--scale", "micro", "--set", "train.steps=abc"], "not a valid int"),
         (["train", "--scale", "micro", "--set", "model.nonsense=1"], "no settable field"),
         (["train", "--scale", "pythia-14m"], "not implemented yet"),
         (["train", "--scale", "micro", "--seed", "-1"], "seed"),
+        (["train", "--scale", "micro", "--set", "train.clip=-1"], "train.clip must be > 0, got -1.0"),
+        (["train", "--scale", "micro", "--set", "train.beta1=2"], "train.beta1 must be in [0, 1), got 2.0"),
+        (["train", "--scale", "micro", "--set", "model.rotary_pct=5"], "model.rotary_pct must be in (0, 1]"),
+        (["train", "--scale", "micro", "--set", "model.mlp_ratio=0"], "model.mlp_ratio must be in [1, 16]"),
+        (["train", "--scale", "micro", "--set", "model.rotary_pct=0.1"], "an even number >= 2"),
+        (["train", "--scale", "micro", "--set", "repeat.share=1"], "repeat.share must be in [0, 1)"),
+        (["train", "--scale", "micro", "--corpus", "hf:"], "wants hf:NAME"),
+        (["train", "--scale", "micro", "--corpus", "hf:@train"], "wants hf:NAME"),
+        (["train", "--scale", "micro", "--unit", "x"], "No such option"),
+        (["attribute", "--scale", "micro", "--unit", "x"], "'x' is not one of"),
         (["attribute", "--scale", "micro", "--strategy", "exactish"], "strategy"),
         (["agreement", "--scale", "micro", "--strategies", "ekfac,nope"], "--strategies wants"),
         (["agreement", "--scale", "micro", "--strategies", "ekfac,exact"], "other than the reference"),
@@ -92,6 +109,158 @@ def test_bad_input_gives_one_clear_line(args, needle, capsys, tmp_path):
     code, out, err = run_cli([*args, "--store", str(tmp_path)], capsys)
     assert one_line_error(code, err), err
     assert needle in err
+
+
+def test_store_through_a_regular_file_is_one_line(capsys, tmp_path):
+    (tmp_path / "file").write_text("x")
+    code, _, err = run_cli(["train", "--scale", "micro", "--store", str(tmp_path / "file" / "x")], capsys)
+    assert one_line_error(code, err) and "Not a directory" in err and code == 2
+
+
+@pytest.mark.parametrize(
+    "content,needle",
+    [
+        (b"\x00\x01\x02binary" * 100, "is binary"),
+        (b"\xff\xfe\xfa not utf-8", "not UTF-8"),
+        (b"\n\n  \n", "holds no text"),
+    ],
+)
+def test_bad_corpus_files_are_refused_before_the_data_stage_is_stored(content, needle, capsys, tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_bytes(content)
+    store = tmp_path / "store"
+    code, _, err = run_cli(
+        ["train", "--scale", "micro", "--store", str(store), "--corpus", str(corpus)], capsys
+    )
+    assert one_line_error(code, err) and needle in err
+    assert not [p for p in (store / "data").glob("*") if p.is_dir() and not p.name.endswith(".partial")]
+
+
+def test_hub_corpus_fails_at_once_when_offline(capsys, tmp_path, monkeypatch):
+    import time
+
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    t0 = time.time()
+    code, _, err = run_cli(
+        ["train", "--scale", "micro", "--store", str(tmp_path), "--corpus", "hf:nobody/none"], capsys
+    )
+    assert one_line_error(code, err) and "not in the local cache" in err
+    assert time.time() - t0 < 20
+
+
+def test_one_plain_text_file_is_a_corpus(capsys, tmp_path):
+    """A single text file (this README) is split at blank lines into documents and trains."""
+    readme = Path(__file__).parent.parent / "README.md"
+    (tmp_path / "readme.txt").write_text(readme.read_text() * 3)
+    args = ["train", "--scale", "micro", "--store", str(tmp_path / "s"), "--reports", str(tmp_path / "r")]
+    code, out, err = run_cli(
+        [*args, "--corpus", str(tmp_path / "readme.txt"), "--set", "train.steps=4"], capsys
+    )
+    assert code == 0, err
+    docs = next((tmp_path / "s" / "data").glob("*/docs.jsonl")).read_text().splitlines()
+    assert len(docs) > 3
+
+
+def test_split_documents_joins_paragraphs_to_the_minimum_size():
+    from mda_bench.corpus import split_documents
+
+    text = "\n\n".join(f"para {i} " + "x" * 50 for i in range(10))
+    docs = split_documents(text, min_chars=120)
+    assert all(len(d) >= 120 for d in docs[:-1]) and "".join(docs).count("para") == 10
+    assert split_documents("one\n\n\n\ntwo", min_chars=1) == ["one", "two"]
+
+
+def test_bare_command_shows_help_and_exits_0(capsys):
+    code, out, err = run_cli([], capsys)
+    assert code == 0 and "Commands:" in out and "run" in out and err == ""
+
+
+def test_run_help_lists_every_claim_and_all(capsys):
+    from mda_bench.claims import CLAIM_IDS
+    from tasks import TASKS
+
+    assert tuple(TASKS) == CLAIM_IDS
+    code, out, _ = run_cli(["run", "--help"], capsys)
+    assert code == 0
+    for cid in (*CLAIM_IDS, "all"):
+        assert cid in out.split("Options:")[0]
+
+
+def test_finished_store_is_read_without_writing_into_it(trained, capsys, tmp_path):
+    """A rerun on a finished store writes nothing there but its log (which a read-only store
+    skips): no lock, no plot, no manifest rewrite."""
+    before = {p: p.stat().st_mtime_ns for p in trained.rglob("*") if "logs" not in p.parts}
+    code, _, err = run_cli(
+        ["train", "--scale", "micro", "--store", str(trained), "--reports", str(tmp_path)], capsys
+    )
+    assert code == 0, err
+    after = {p: p.stat().st_mtime_ns for p in trained.rglob("*") if "logs" not in p.parts}
+    assert after == before
+
+
+def test_log_file_and_progress_lines_when_not_a_terminal(tmp_path):
+    """Piped, progress comes as plain lines; every command leaves a log in the store."""
+    import os
+    import subprocess
+
+    env = {**os.environ, "MDA_PROGRESS_SECONDS": "0"}
+    args = [sys.executable, "-m", "mda_bench", "train", "--scale", "micro", "--store", str(tmp_path / "s")]
+    res = subprocess.run([*args, "--reports", str(tmp_path / "r")], capture_output=True, text=True, env=env)
+    assert res.returncode == 0, res.stderr
+    progress = [ln for ln in res.stderr.splitlines() if ln.startswith("train micro:")]
+    assert len(progress) >= 3 and "\r" not in res.stderr and "40/40" in progress[-1]
+    log = next((tmp_path / "s" / "logs").glob("*-train.log")).read_text()
+    assert "command: mda-bench train --scale micro" in log and "40/40" in log
+    quiet = subprocess.run(
+        [*args[:3], "-q", *args[3:], "--reports", str(tmp_path / "r")], capture_output=True, text=True
+    )
+    assert quiet.returncode == 0 and quiet.stderr == ""
+
+
+def test_sigterm_says_how_to_resume_and_the_rerun_resumes(tmp_path):
+    import signal
+    import subprocess
+    import time
+
+    args = [sys.executable, "-m", "mda_bench", "train", "--scale", "micro", "--store", str(tmp_path / "s")]
+    args += ["--reports", str(tmp_path / "r"), "--set", "train.steps=3000", "--set", "train.ckpt_every=10"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not list((tmp_path / "s").glob("train/*.partial/ckpt/step-000020")) and time.time() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "rerun the same command to resume" in err and "Traceback" not in err
+    done = sorted((tmp_path / "s").glob("train/*.partial/ckpt/step-*"))
+    assert done and not list((tmp_path / "s").glob("train/*/manifest.json"))
+
+
+def test_damaged_stage_is_refused_and_store_commands_mend_it(trained, capsys, tmp_path):
+    from mda_bench import store as store_module
+
+    store = tmp_path / "store"
+    shutil.copytree(trained, store)
+    run_dir = next(p for p in (store / "train").iterdir() if p.is_dir())
+    weights = run_dir / "ckpt" / "step-000040" / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-4000:] = bytes(4000)  # same length, other bytes
+    weights.write_bytes(bytes(data))
+    store_module._HASHED.clear()  # a fresh process
+    args = ["--store", str(store)]
+    code, _, err = run_cli(["train", "--scale", "micro", *args, "--reports", str(tmp_path)], capsys)
+    assert one_line_error(code, err) and "is damaged" in err and f"store rm train/{run_dir.name}" in err
+    code, out, _ = run_cli(["store", "verify", *args], capsys)
+    assert code == 1 and f"train/{run_dir.name}: damaged" in out and "1 damaged" in out
+    code, out, _ = run_cli(["store", "rm", f"train/{run_dir.name}", *args], capsys)
+    assert code == 0 and not run_dir.exists()
+    code, _, err = run_cli(["train", "--scale", "micro", *args, "--reports", str(tmp_path)], capsys)
+    assert code == 0, err
+    code, out, _ = run_cli(["store", "verify", *args], capsys)
+    assert code == 0 and "0 damaged" in out
+    code, out, _ = run_cli(["store", "ls", *args], capsys)
+    assert code == 0 and f"train/{run_dir.name}" in out and "finished" in out
+    code, _, err = run_cli(["store", "rm", "train/nope", *args], capsys)
+    assert one_line_error(code, err) and "no stored stage" in err
 
 
 def test_claim_requirements_are_checked_before_any_work(capsys, tmp_path):
@@ -133,10 +302,10 @@ def test_attribute_defaults_to_the_scales_window_start(trained, capsys, monkeypa
     the same attribution; an explicit --window-start still wins."""
     import dataclasses
 
-    from mda_bench import cli
+    from mda_bench.cli import options
 
-    real = cli.get_scale
-    monkeypatch.setattr(cli, "get_scale", lambda name: dataclasses.replace(real(name), window_start=10))
+    real = options.get_scale
+    monkeypatch.setattr(options, "get_scale", lambda name: dataclasses.replace(real(name), window_start=10))
     code, out, err = run_cli(["attribute", "--scale", "micro", "--store", str(trained)], capsys)
     assert code == 0, err
     assert "formation window: steps 10-" in out

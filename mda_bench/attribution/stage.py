@@ -100,9 +100,8 @@ def attribute_stage(
         "influence": influence,
         "n_extreme": n_extreme,
     }
-    key, done = store.lookup("attribution", cfg)
-    if done is None:
-        started = time.time()
+
+    def build(part: Path) -> dict:
         B = scale.train.batch_size
         row_ids = np.arange(start * B, end * B)
         rows = data.stream.rows(row_ids)
@@ -116,7 +115,6 @@ def attribute_stage(
         scores = influence_scores(model, located["layer"], located["head"], rows, probe, influence)
         seconds = time.time() - t0
         losses = _row_losses(model, rows, influence.score_batch_size)
-        part = store.begin("attribution", key, fresh=True)
         table = _table(data, row_ids, B, scores, losses)
         _write_table(part / "scores.csv", table)
         order = np.argsort(-scores, kind="stable")
@@ -128,17 +126,15 @@ def attribute_stage(
                     f.write(json.dumps({**table[i], "text": text}) + "\n")
         (part / "unit.json").write_text(json.dumps({**located, "checkpoint": end}, indent=2))
         args = kronfluence_arguments(influence)
-        done = store.finish(
-            "attribution",
-            key,
-            cfg,
-            started,
-            unit={**located, "checkpoint": end},
-            kronfluence={k: plain_args(v) for k, v in args.items()},
-            rows=len(row_ids),
-            influence_seconds=round(seconds, 2),
-            corpus_hash=data.corpus_hash,
-        )
+        return {
+            "unit": {**located, "checkpoint": end},
+            "kronfluence": {k: plain_args(v) for k, v in args.items()},
+            "rows": len(row_ids),
+            "influence_seconds": round(seconds, 2),
+            "corpus_hash": data.corpus_hash,
+        }
+
+    done = store.compute("attribution", cfg, build, fresh=True)
     return load_attribution(done)
 
 
