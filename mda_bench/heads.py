@@ -1,6 +1,6 @@
 """Head detectors: named head types in, a layer x head score matrix out.
 
-Definitions follow DESIGN.md exactly. The probe is `n_seqs` sequences of `half` random
+Definitions follow docs/design.md exactly. The probe is `n_seqs` sequences of `half` random
 non-special token ids repeated twice, with no BOS. Scores are pure functions of attention
 patterns so they can be tested on hand-built patterns.
 """

@@ -21,7 +21,7 @@ def crossing_step(steps, scores, level: float) -> float | None:
 
 
 def onset_step(steps, scores, reference_final: float, fraction: float = 0.5) -> float | None:
-    """DESIGN.md onset: first step reaching `fraction` of the baseline run's final score."""
+    """docs/design.md onset: first step reaching `fraction` of the baseline run's final score."""
     return crossing_step(steps, scores, fraction * reference_final)
 
 
@@ -66,7 +66,7 @@ def curve_metrics(
 
 
 def effect(run: dict, base: dict) -> dict:
-    """DESIGN.md effect: onset(run) - onset(baseline), area(run) - area(baseline)."""
+    """docs/design.md effect: onset(run) - onset(baseline), area(run) - area(baseline)."""
     return {
         "d_onset": run["onset"] - base["onset"],
         "d_area": run["area"] - base["area"],

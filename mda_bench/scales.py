@@ -45,7 +45,7 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class ProbeConfig:
-    """DESIGN.md probe: n_seqs sequences of `half` random tokens, repeated twice."""
+    """docs/design.md probe: n_seqs sequences of `half` random tokens, repeated twice."""
 
     n_seqs: int = 32
     half: int = 24
@@ -112,6 +112,8 @@ RANGES: list[tuple[str, object, str]] = [
     ("corpus.n_chars", lambda v, s: v > 0, "> 0"),
     ("corpus.seed", lambda v, s: v >= 0, ">= 0"),
     ("repeat.share", lambda v, s: 0 <= v < 1, "in [0, 1)"),
+    ("repeat.min_len", lambda v, s: s.repeat.share == 0 or 2 <= v <= s.repeat.max_len, "in [2, max_len]"),
+    ("repeat.max_len", lambda v, s: s.repeat.share == 0 or v <= s.model.ctx // 2, "<= ctx/2"),
 ]
 
 

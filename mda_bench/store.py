@@ -1,7 +1,7 @@
 """Content-addressed store: runs/<stage>/<hash of config and inputs>/ with a manifest.
 
-A stage is computed in `<key>.partial/` under a per-key file lock (`<key>.lock`, held by
-`filelock`), and renamed to `<key>/` only after its manifest is written. So:
+A stage is computed in `<key>.partial/` under a per-key file lock (`.locks/<stage>-<key>.lock`,
+held by `filelock`), and renamed to `<key>/` only after its manifest is written. So:
 
 - a folder without `.partial` is always complete, and a killed stage resumes from `.partial/`;
 - two processes that want the same stage do not both write it: the second waits for the
@@ -142,6 +142,12 @@ class Store:
     def partial_dir(self, stage: str, key: str) -> Path:
         return self.root / stage / f"{key}.partial"
 
+    def _lock(self, stage: str, key: str) -> FileLock:
+        """The lock of one stage key, in <root>/.locks/ so stage folders hold only stages."""
+        folder = self.root / ".locks"
+        folder.mkdir(parents=True, exist_ok=True)
+        return FileLock(folder / f"{stage}-{key}.lock")
+
     def damaged(self, stage: str, key: str, problems: list[str]) -> MdaError:
         return MdaError(
             f"stored stage {stage}/{key} in {self.root} is damaged ({problems[0]}"
@@ -188,8 +194,7 @@ class Store:
         key, done = self.lookup(stage, config)
         if done is not None:
             return done
-        (self.root / stage).mkdir(parents=True, exist_ok=True)
-        lock = FileLock(self.root / stage / f"{key}.lock")
+        lock = self._lock(stage, key)
         try:
             lock.acquire(timeout=0.5)
         except Timeout:
@@ -242,7 +247,8 @@ class Store:
     def stages(self) -> list[tuple[str, str, Path]]:
         """(stage, key, folder) of every finished or partial stage folder."""
         out = []
-        for stage_dir in sorted(p for p in self.root.glob("*") if p.is_dir() and p.name != "logs"):
+        skip = ("logs", ".locks")
+        for stage_dir in sorted(p for p in self.root.glob("*") if p.is_dir() and p.name not in skip):
             for d in sorted(p for p in stage_dir.iterdir() if p.is_dir()):
                 out.append((stage_dir.name, d.name, d))
         return out
@@ -251,9 +257,9 @@ class Store:
         """Delete one stage folder, named `stage/key` (a `.partial` one too)."""
         stage, _, key = name.partition("/")
         folder = self.root / stage / key
-        if not stage or not key or "/" in key or stage == "logs" or not folder.is_dir():
+        if not stage or not key or "/" in key or stage in ("logs", ".locks") or not folder.is_dir():
             raise MdaError(f"no stored stage {name!r} in {self.root} (`mda-bench store ls` lists them)")
-        with FileLock(self.root / stage / f"{key.removesuffix('.partial')}.lock"):
+        with self._lock(stage, key.removesuffix(".partial")):
             shutil.rmtree(folder)
         _HASHED.discard(folder.resolve())
         return folder

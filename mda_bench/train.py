@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .errors import MdaError
@@ -100,9 +101,12 @@ def save_checkpoint(model, opt, step: int, scores: dict, ckpt_dir: Path) -> None
     tmp = ckpt_dir / f".tmp-step-{step:06d}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp / "model.safetensors"))
-    names = {p: n for n, p in model.named_parameters()}
-    _save_optimizer(opt, names, tmp / "optim.safetensors")
+    try:
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp / "model.safetensors"))
+        names = {p: n for n, p in model.named_parameters()}
+        _save_optimizer(opt, names, tmp / "optim.safetensors")
+    except SafetensorError as exc:  # a full disk arrives as safetensors' own error type
+        raise OSError(f"cannot write checkpoint {tmp}: {exc}") from exc
     (tmp / "scores.json").write_text(_dumps(scores))
     shutil.rmtree(final, ignore_errors=True)
     tmp.rename(final)

@@ -1,4 +1,4 @@
-"""One module per claim of the paper; CLAIMS maps claim id -> Claim (in DESIGN.md order)."""
+"""One module per claim of the paper; CLAIMS maps claim id -> Claim (in docs/design.md order)."""
 
 from . import (
     augmentation_speedup,

@@ -338,3 +338,23 @@ def test_attribute_prints_head_window_top_rows_and_categories(trained, args, cap
         assert cat in out
     folder = out.strip().splitlines()[-1].split(": ")[1]
     assert "strategy" in (Path(folder) / "manifest.json").read_text()
+
+
+def test_full_disk_is_one_line_and_nothing_is_taken_as_done(capsys, tmp_path):
+    """A store on a 3 MB file system: the micro checkpoints do not fit."""
+    import subprocess
+
+    small = tmp_path / "small"
+    small.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(small)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    try:
+        args = ["train", "--scale", "micro", "--store", str(small / "s"), "--reports", str(tmp_path / "r")]
+        code, _, err = run_cli(args, capsys)
+        assert one_line_error(code, err) and "No space left on device" in err and code == 2
+        assert not list((small / "s" / "train").glob("*/manifest.json"))
+    finally:
+        subprocess.run(["umount", str(small)], check=True)

@@ -125,7 +125,7 @@ def test_compute_reuses_what_another_process_finished_while_it_waited(tmp_path):
         from filelock import FileLock, Timeout
 
         with pytest.raises(Timeout):
-            FileLock(tmp_path / "stage" / f"{part.name.split('.')[0]}.lock").acquire(timeout=0.1)
+            FileLock(tmp_path / ".locks" / f"stage-{part.name.split('.')[0]}.lock").acquire(timeout=0.1)
         (part / "out").write_text("1")
         return {}
 

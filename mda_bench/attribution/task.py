@@ -1,6 +1,6 @@
 """The kronfluence `Task` of one head: training loss of a row, measurement = the unit's probe.
 
-Sign convention (DESIGN.md): a positive influence means up-weighting the row *raises* the
+Sign convention (docs/design.md): a positive influence means up-weighting the row *raises* the
 probe. kronfluence scores "up-weighting lowers the measurement", so `compute_measurement`
 returns the negated probe; this is the one place the sign is flipped.
 """
