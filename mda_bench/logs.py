@@ -66,9 +66,14 @@ def attach_file(store_root: Path, command: str) -> Path | None:
         return None
     handler.setLevel(logging.DEBUG)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    for h in [h for h in log.handlers if isinstance(h, logging.FileHandler)]:
-        log.removeHandler(h)
-        h.close()
+    detach_file()
     log.addHandler(handler)
     log.debug("command: " + shlex.join(["mda-bench", *sys.argv[1:]]))
     return folder / name
+
+
+def detach_file() -> None:
+    """Close the command's log file (at the end of the command)."""
+    for h in [h for h in log.handlers if isinstance(h, logging.FileHandler)]:
+        log.removeHandler(h)
+        h.close()

@@ -48,9 +48,11 @@ def override(scale: Scale, corpus: str | None, sets: tuple[str, ...]) -> Scale:
 
 def open_store(path: str) -> Store:
     """The store at `path`, with this command's log file in it (where it can be written)."""
-    from ..logs import attach_file
+    from ..logs import attach_file, detach_file
 
-    attach_file(Path(path), click.get_current_context().info_name)
+    ctx = click.get_current_context()
+    attach_file(Path(path), ctx.info_name)
+    ctx.call_on_close(detach_file)
     return Store(path)
 
 
