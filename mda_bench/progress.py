@@ -37,5 +37,11 @@ def progress_bar(total: int, desc: str, unit: str, enabled: bool = True) -> tqdm
         return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr)
     every = float(os.environ.get("MDA_PROGRESS_SECONDS", "30"))
     return tqdm(
-        total=total, desc=desc, unit=unit, file=_ToLog(), mininterval=every, maxinterval=every, ascii=True
+        total=total,
+        desc=desc,
+        unit=unit,
+        file=_ToLog(),
+        mininterval=every,
+        maxinterval=1.5 * every,
+        ascii=True,
     )

@@ -75,14 +75,14 @@ def _train_one(
 ):
     cfg = _config(baseline, window, horizon, job.plan)
     branch = baseline.path / "ckpt" / f"step-{window.start:06d}"
-    if not branch.is_dir():
-        raise MdaError(f"baseline {baseline.path} has no checkpoint at the window start {window.start}")
 
     def on_step(step: int, loss: float) -> None:
         if bar is not None:
             bar.update(1)
 
     def build(part: Path) -> dict:
+        if not branch.is_dir():
+            raise MdaError(f"baseline {baseline.path} has no checkpoint at the window start {window.start}")
         np.save(part / "selected.npy", job.selected)
         train_run(
             scale,

@@ -126,3 +126,18 @@ def test_attribution_width(benchmark, name, whole_layer):
     assert np.isfinite(scores).all() and scores.shape == (n_rows,)
     if benchmark.stats is not None:
         benchmark.extra_info["ms_per_row"] = round(1e3 * benchmark.stats.stats.mean / len(rows), 3)
+
+
+@pytest.mark.parametrize("size", [256, 1000, 3000, 8000])
+def test_classify_speed(benchmark, size):
+    """The content classifier on 1,000 real windows of `size` characters (Pythia rows are
+    ~8,000): its cost per row against a training row's is in docs/categories.md."""
+    from mda_bench.categories import classify
+    from mda_bench.category_eval import load_split
+
+    texts = [r["text"] for r in load_split("test") + load_split("dev")]
+    windows = [(texts[i % len(texts)] * 3)[:size] for i in range(1000)]
+    labels = benchmark(lambda: [classify(t) for t in windows])
+    assert len(labels) == 1000
+    if benchmark.stats is not None:
+        benchmark.extra_info["ms_per_1000_rows"] = round(benchmark.stats.stats.mean * 1000, 1)
