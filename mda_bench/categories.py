@@ -110,8 +110,9 @@ SELF_SIMILARITY = 0.2  # see self_similarity()
 
 
 def repetition_signal(text: str, lines: list[str]) -> bool:
-    """Text that repeats itself: recurring line skeletons, recurring word pairs, or text that
-    compresses far better than language does."""
+    """Text that repeats itself: recurring line skeletons, one word all over it, recurring word
+    triples, text that compresses far better than language, or a second half that adds
+    almost nothing to the first."""
     if len(lines) >= 3:
         skel = Counter(_skeleton(ln) for ln in lines)
         if sum(n for s, n in skel.items() if n >= 2 and len(s) > 8) / len(lines) >= SKELETON_SHARE:
