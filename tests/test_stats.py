@@ -1,0 +1,41 @@
+"""The named statistics on hand-made samples whose answers are known."""
+
+import numpy as np
+import pytest
+
+from mda_bench import stats
+
+
+def test_welch_matches_the_hand_computation():
+    # means 2.5 and 4.5, both variances 5/3, n = 4: t = -2 / sqrt(2 * 5/12) = -2.191, df = 6
+    r = stats.welch([1, 2, 3, 4], [3, 4, 5, 6])
+    assert r.statistic == pytest.approx(-2.1909, abs=1e-4) and r.df == pytest.approx(6.0)
+    assert r.p == pytest.approx(0.0710, abs=5e-4) and "Welch" in r.name
+
+
+def test_exact_permutation_test():
+    # [1, 2] vs [3, 4]: of the 6 splits, 2 are as extreme as the observed one
+    r = stats.permutation([1, 2], [3, 4])
+    assert r.statistic == -2.0 and r.p == pytest.approx(2 / 6)
+    assert stats.permutation([1, 2, 3], [1, 2, 3]).p == pytest.approx(1.0)
+
+
+def test_mean_ci_is_the_t_interval():
+    m, lo, hi = stats.mean_ci([1, 2, 3, 4])
+    half = 3.1824 * np.std([1, 2, 3, 4], ddof=1) / 2  # t(0.975, 3) * sd / sqrt(4)
+    assert (
+        m == 2.5 and lo == pytest.approx(2.5 - half, abs=1e-3) and hi == pytest.approx(2.5 + half, abs=1e-3)
+    )
+
+
+def test_ratio_ci_brackets_the_ratio_and_is_seeded():
+    targeted, control = [10.0, 12.0, 11.0, 9.0], [1.0, 2.0, 1.5, 1.8]
+    r, lo, hi = stats.ratio_ci(targeted, control, seed=1)
+    assert r == pytest.approx(10.5 / 1.575) and lo < r < hi
+    assert stats.ratio_ci(targeted, control, seed=1) == (r, lo, hi)
+
+
+def test_power_is_alpha_at_no_effect_and_grows_with_it():
+    assert stats.welch_power(0.0, 1.0, 1.0, 5, 5) == pytest.approx(0.05, abs=1e-6)
+    weak, strong = stats.welch_power(1.0, 1.0, 1.0, 5, 5), stats.welch_power(3.0, 1.0, 1.0, 5, 5)
+    assert 0.05 < weak < strong and strong > 0.9
