@@ -140,19 +140,24 @@ def retrain_all(
                     _train_one(scale, store, data.stream, baseline, window, horizon, job, bar)
         else:
             import multiprocessing as mp
-            from concurrent.futures import ProcessPoolExecutor, as_completed
 
             threads = max(1, torch.get_num_threads() // n_jobs)
             args = [
                 (scale, str(store.root), str(data.path), baseline, window, horizon, j, threads) for j in uniq
             ]
-            ctx = mp.get_context("spawn")  # fork would copy torch's thread pools
-            with ProcessPoolExecutor(n_jobs, mp_context=ctx) as pool:
-                futures = [pool.submit(_worker, a) for a in args]
+            pool = mp.get_context("spawn").Pool(n_jobs)  # spawn: fork would copy torch's thread pools
+            try:
                 with progress_bar(len(uniq), desc, "run", enabled=progress) as bar:
-                    for fut in as_completed(futures):
-                        fut.result()
+                    for _ in pool.imap_unordered(_worker, args):
                         bar.update(1)
+                pool.close()
+            except BaseException:
+                # a failed branch, Ctrl-C or SIGTERM: stop the others now; their checkpoints stay
+                # in .partial folders and a rerun resumes them
+                pool.terminate()
+                raise
+            finally:
+                pool.join()
     out = []
     for job in jobs:
         key, done = store.lookup("retrain", _config(baseline, window, horizon, job.plan))

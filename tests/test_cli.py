@@ -361,3 +361,41 @@ def test_full_disk_is_one_line_and_nothing_is_taken_as_done(capsys, tmp_path):
         if umount.returncode:  # busy: something kept a file of the store open
             subprocess.run(["umount", "-l", str(small)])
     assert umount.returncode == 0, "a file in the store (the log?) was left open"
+
+
+def test_sigterm_during_parallel_branches_stops_the_workers(tmp_path):
+    """`run --jobs 2` killed while two branches train: the command exits 130 at once and its
+    worker processes are gone (not left training in the background)."""
+    import signal
+    import subprocess
+    import time
+
+    args = [sys.executable, "-m", "mda_bench", "run", "emergence-modulation", "--scale", "micro"]
+    args += ["--store", str(tmp_path / "s"), "--reports", str(tmp_path / "r"), "--jobs", "2"]
+    args += ["--draws", "2", "--noise-runs", "2", "--set", "train.steps=1500", "--set", "train.ckpt_every=10"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    while len(list((tmp_path / "s").glob("retrain/*.partial/ckpt/step-*"))) < 4 and time.time() < deadline:
+        time.sleep(0.5)
+    workers = [
+        int(p)
+        for p in subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+    ]
+    assert workers, "no worker processes found"
+    t0 = time.time()
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "rerun the same command to resume" in err
+    assert time.time() - t0 < 30
+
+    def running(pid: int) -> bool:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                return f.read().split(")")[-1].split()[0] != "Z"  # a zombie has stopped
+        except FileNotFoundError:
+            return False
+
+    deadline = time.time() + 10  # terminate() has signalled them; give them a moment to go
+    while any(running(p) for p in workers) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not [p for p in workers if running(p)], "workers still running"
