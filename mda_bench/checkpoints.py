@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 
 from .errors import MdaError
+from .model import stabilise_layer_norms
 from .scales import ModelConfig
 
 _STEP = re.compile(r"^step(\d+)$")
@@ -90,7 +91,7 @@ def load_revision(folder: Path, expect: ModelConfig | None = None):
                 f"the checkpoint in {folder} has layers/width/heads/vocab {have}, the scale wants {want}; "
                 "is it another model size?"
             )
-    return model.eval()
+    return stabilise_layer_norms(model).eval()
 
 
 @torch.no_grad()

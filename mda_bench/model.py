@@ -7,8 +7,33 @@ rotary on 25% of head dims, parallel residual, untied embeddings, `<|endoftext|>
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 from .scales import ModelConfig
+
+
+class StableLayerNorm(nn.LayerNorm):
+    """LayerNorm whose result does not depend on the CPU thread count.
+
+    torch's fused CPU kernel sums the weight and bias gradients in per-thread partial sums,
+    so 1 and 2 threads give gradients ~1e-9 apart and, after training, different weights.
+    Normalising without the affine and applying it as plain elementwise ops moves those two
+    reductions into autograd's ordinary (thread-count independent) sum. Same parameters,
+    same state_dict keys, same forward values up to rounding: official checkpoints load as is.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.layer_norm(x, self.normalized_shape, None, None, self.eps)
+        return y * self.weight + self.bias if self.elementwise_affine else y
+
+
+def stabilise_layer_norms(model: nn.Module) -> nn.Module:
+    """Swap every nn.LayerNorm of `model` for StableLayerNorm in place (parameters kept)."""
+    for m in model.modules():
+        if type(m) is nn.LayerNorm:
+            m.__class__ = StableLayerNorm
+    return model
 
 
 def neox_config(cfg: ModelConfig):
@@ -45,7 +70,7 @@ def build_model(cfg: ModelConfig, init_seed: int):
     torch.manual_seed(init_seed)
     model = GPTNeoXForCausalLM(neox_config(cfg))
     model.config._attn_implementation = "eager"
-    return model
+    return stabilise_layer_norms(model)
 
 
 def n_params(model) -> int:

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from .corpus import Document, build_corpus, category_shares, corpus_hash
 from .errors import MdaError
@@ -15,10 +14,10 @@ from .progress import progress_bar
 from .scales import Scale
 from .store import Store, read_json
 from .stream import TokenStream, build_stream, load_tokenizer, stream_summary, train_tokenizer
-from .train import read_records, train_run
+from .train import cpu_facts, read_records, train_run
 
 DATA_VERSION = 2
-TRAIN_VERSION = 1
+TRAIN_VERSION = 2  # 2: StableLayerNorm (thread-count independent bits)
 
 
 @dataclass
@@ -146,9 +145,7 @@ def train_stage(
         return {
             "corpus_hash": data.corpus_hash,
             "seeds": {**data.seeds, "init": init_seed, "probe": scale.probe.seed},
-            # CPU float sums (LayerNorm's weight gradient) depend on the thread count: bit-identical
-            # reruns need the same count (docs/determinism.md); a resumed run records its last
-            "torch_threads": torch.get_num_threads(),
+            **cpu_facts(),
         }
 
     done = store.compute("train", cfg, build)

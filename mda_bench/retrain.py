@@ -22,9 +22,9 @@ from .progress import progress_bar
 from .scales import Scale
 from .store import Store, read_json
 from .stream import TokenStream
-from .train import read_records, train_run
+from .train import cpu_facts, read_records, train_run
 
-RETRAIN_VERSION = 1
+RETRAIN_VERSION = 2  # 2: StableLayerNorm (thread-count independent bits)
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ def _train_one(
         return {
             "spec": asdict(job.spec),
             "n_selected": len(job.selected),
-            "torch_threads": torch.get_num_threads(),  # --jobs N trains each branch on cores // N threads
+            **cpu_facts(),  # --jobs N trains each branch on cores // N threads
         }
 
     return store.compute("retrain", cfg, build).name

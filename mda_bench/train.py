@@ -219,6 +219,14 @@ def train_run(
     return read_records(ckpt_dir)
 
 
+def cpu_facts() -> dict:
+    """What CPU bits depend on besides seeds (docs/determinism.md): recorded in every run's
+    manifest. The thread count no longer changes them (StableLayerNorm); the vector-kernel
+    level can (the CLI pins AVX2 on x86 unless ATEN_CPU_CAPABILITY says otherwise)."""
+    capability = torch.backends.cpu.get_cpu_capability()
+    return {"torch_threads": torch.get_num_threads(), "cpu_capability": capability}
+
+
 def _record(step: int, scores: dict, train_loss: float | None) -> dict:
     return {"step": step, "train_loss": train_loss, **scores}
 

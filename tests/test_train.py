@@ -56,6 +56,37 @@ def test_finished_run_is_reused_not_retrained(micro, micro_data, tmp_path):
     assert first.manifest["torch_threads"] == torch.get_num_threads()
 
 
+def test_one_and_two_threads_train_identical_weights(micro, micro_data, tmp_path):
+    """StableLayerNorm keeps every reduction thread-count independent: same bits on 1 and 2."""
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = train_stage(micro, Store(tmp_path / "one"), micro_data, progress=False)
+        torch.set_num_threads(2)
+        two = train_stage(micro, Store(tmp_path / "two"), micro_data, progress=False)
+    finally:
+        torch.set_num_threads(before)
+    assert (one.manifest["torch_threads"], two.manifest["torch_threads"]) == (1, 2)
+    assert one.manifest["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert _same(_final_weights(one), _final_weights(two))
+    assert one.records == two.records
+
+
+def test_stable_layer_norm_matches_torch_and_loads_the_same_state(micro):
+    from mda_bench.model import StableLayerNorm
+
+    ref = torch.nn.LayerNorm(16)
+    torch.nn.init.normal_(ref.weight)
+    torch.nn.init.normal_(ref.bias)
+    stable = StableLayerNorm(16)
+    stable.load_state_dict(ref.state_dict())
+    x = torch.randn(4, 7, 16)
+    torch.testing.assert_close(stable(x), ref(x))
+    model = build_model(micro.model, 0)
+    assert not any(type(m) is torch.nn.LayerNorm for m in model.modules())
+    assert sum(isinstance(m, StableLayerNorm) for m in model.modules()) == 2 * micro.model.n_layers + 1
+
+
 def test_zero_weight_removes_exactly_that_rows_gradient(micro, micro_data):
     model = build_model(micro.model, 0)
     tokens = torch.from_numpy(micro_data.stream.rows(np.arange(8)).astype(np.int64))

@@ -6,16 +6,23 @@ disk) is printed as one line with a non-zero exit; tracebacks are for bugs, and 
 
 from __future__ import annotations
 
+import os
+import platform
 import signal
 import sys
 
-import click
+# Vector kernels change float sums, so pin one level before torch loads: AVX2 is on every
+# x86 machine of the last decade and measured no slower here than AVX-512 (docs/determinism.md).
+if platform.machine() in ("x86_64", "AMD64"):
+    os.environ.setdefault("ATEN_CPU_CAPABILITY", "avx2")
 
-from .. import logs
-from ..errors import MdaError
-from .commands import agreement, attribute, list_claims, list_scales, train
-from .run import run
-from .store_cmd import store_group
+import click  # noqa: E402
+
+from .. import logs  # noqa: E402
+from ..errors import MdaError  # noqa: E402
+from .commands import agreement, attribute, list_claims, list_scales, train  # noqa: E402
+from .run import run  # noqa: E402
+from .store_cmd import store_group  # noqa: E402
 
 _DEBUG = False
 
