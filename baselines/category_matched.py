@@ -8,8 +8,8 @@ has of it, uniformly from the window's rows of that category (the top-k's own ro
 the null is "any rows of this mix"). Injected repeat rows count as a category of their own
 (`INJECTED`), apart from the corpus's repetitive documents.
 
-Pure functions of row ids and labels, so the draws are exact and reproducible from the seed;
-wiring them into the claims is the next step (docs/claims.md).
+The selection itself is a pure function of row ids and labels, so the draws are exact and
+reproducible from the seed; `matched_jobs` turns them into branch jobs of an experiment.
 """
 
 from __future__ import annotations
@@ -46,3 +46,42 @@ def category_matched(rows: np.ndarray, labels: np.ndarray, selected: np.ndarray,
     rng = np.random.default_rng([seed, 23])
     out = [rng.choice(rows[labels == name], size=n, replace=False) for name, n in sorted(want.items())]
     return np.sort(np.concatenate(out)) if out else np.zeros(0, dtype=rows.dtype)
+
+
+def window_labels(exp) -> tuple[np.ndarray, np.ndarray]:
+    """(window row ids, their matching labels): each row's dominant category by tokens, from
+    the attribution table, with the recipe's injected repeat rows as INJECTED."""
+    rows = np.array([r["row"] for r in exp.attribution.table])
+    cats = np.array([r["category"] for r in exp.attribution.table], dtype=object)
+    order = np.argsort(rows)
+    rows, cats = rows[order], cats[order]
+    return rows, row_labels(cats, exp.data.stream.is_repeat_row(rows))
+
+
+def matched_jobs(exp, operation: str, selected: np.ndarray | None = None) -> list:
+    """`exp.cfg.draws` category-matched draws of `operation` (remove or augment), matching
+    `selected` (default: the top-k). Draw i uses seed i, as the uniform draws do."""
+    from mda_bench.experiment import selected_job
+    from mda_bench.interventions import top_k
+
+    rows, labels = window_labels(exp)
+    if selected is None:
+        ids, scores = exp.scores()
+        selected = top_k(ids, scores, exp.k)
+    return [
+        selected_job(
+            exp,
+            f"{operation}-matched-{i}",
+            operation,
+            "matched-random",
+            category_matched(rows, labels, selected, seed=i),
+            seed=i,
+        )
+        for i in range(1, exp.cfg.draws + 1)
+    ]
+
+
+def composition(exp, selected: np.ndarray) -> dict[str, int]:
+    """The matching labels of `selected` rows: {label: count} (written into the report JSON)."""
+    rows, labels = window_labels(exp)
+    return category_counts(labels, rows, np.sort(np.asarray(selected)))

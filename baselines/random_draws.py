@@ -36,6 +36,17 @@ def noise_jobs(exp: Experiment) -> list[Job]:
     ]
 
 
+def identity_job(exp: Experiment) -> Job:
+    """A branch that changes nothing: the baseline's rows from the window-start checkpoint.
+
+    It measures the branch procedure's own noise (resuming from a checkpoint, the optimizer
+    state, threads). Training here is deterministic, so it must equal the baseline to the bit;
+    a store deduplicates identical plans, so one such branch per baseline is all there is."""
+    import numpy as np
+
+    return selected_job(exp, "identity", "identity", "none", np.zeros(0, dtype=np.int64))
+
+
 def matched_random(pool, n: int, seed: int):
     """min(n, len(pool)) rows drawn from `pool` without replacement with `seed` (sorted)."""
     import numpy as np

@@ -44,6 +44,8 @@ def markdown_table(headers: list[str], rows: list[list]) -> str:
 
 
 def runs_markdown(table: list[dict], columns=COLUMNS) -> str:
+    if table and all("seed" in r for r in table) and columns[0][0] != "seed":
+        columns = [("seed", "seed", "{}"), *columns]  # a multi-seed table: which baseline
     return markdown_table([c[1] for c in columns], [[_cell(r, k, f) for k, _, f in columns] for r in table])
 
 
@@ -75,11 +77,21 @@ def _save(fig, exp, name: str) -> None:
     save_figure(fig, exp.store.root / "plots" / name)
 
 
-def curves_plot(exp, branches, name: str) -> tuple[str, str]:
-    """Target head's curve: baseline, targeted runs, random draws and seed noise as bands."""
+def curves_plot(runs: list[tuple], name: str) -> tuple[str, str]:
+    """Target head's curve per seed (one panel each): baseline, targeted runs, and the drawn
+    runs (random, category-matched, seed noise) as bands. `runs`: [(experiment, branches)]."""
+    fig, axes = figure(min(7 * len(runs), 18), 4.2, ncols=len(runs), squeeze=False)
+    for ax, (exp, branches) in zip(axes[0], runs):
+        _curves_panel(ax, exp, branches)
+    axes[0][0].legend(fontsize=7, loc="upper left")
+    fig.suptitle(f"{runs[0][0].scale.name}: {name.removesuffix('.png')}")
+    _save(fig, runs[0][0], name)
+    return ("Target head's score per run" + (", one panel per seed" if len(runs) > 1 else ""), name)
+
+
+def _curves_panel(ax, exp, branches) -> None:
     from .experiment import reference_final, unit_curve
 
-    fig, ax = figure(7, 4.2)
     steps, base, _ = unit_curve(exp, exp.baseline.records)
     groups: dict[tuple[str, str], list[np.ndarray]] = {}
     palette = iter(["tab:red", "tab:blue", "tab:green", "tab:purple", "tab:orange", "tab:brown"])
@@ -90,16 +102,23 @@ def curves_plot(exp, branches, name: str) -> tuple[str, str]:
         else:
             label = f"{b.spec.name} ({b.spec.k:,} rows)"
             ax.plot(s, ys, color=next(palette, "0.3"), lw=1.8, label=label, zorder=3)
-    colours = {"remove": "tab:red", "augment": "tab:blue", "reorder": "0.5"}
+    colours = {"remove": "tab:red", "augment": "tab:blue", "reorder": "0.5", "identity": "0.2"}
+    hatch = {"matched-random": "//"}
     for (op, sel), curves in groups.items():
         c = np.array(curves)
-        label = (
-            "seed noise (reorder)"
-            if op == "reorder"
-            else f"{sel.replace('-', ' ')} {op} ({len(curves)} draws)"
-        )
+        label = "seed noise (reorder)" if op == "reorder" else f"{sel.replace('-', ' ')} {op} ({len(curves)})"
+        if op == "identity":
+            ax.plot(steps, c[0], color="0.2", lw=0.8, ls="--", label="identity branch")
+            continue
         ax.fill_between(
-            steps, c.min(0), c.max(0), color=colours.get(op, "0.7"), alpha=0.15, label=label, lw=0
+            steps,
+            c.min(0),
+            c.max(0),
+            color=colours.get(op, "0.7"),
+            alpha=0.15,
+            label=label,
+            lw=0,
+            hatch=hatch.get(sel),
         )
     ax.plot(steps, base, color="black", lw=1.5, label="baseline", zorder=4)
     level = exp.cfg.onset_fraction * reference_final(exp)
@@ -108,20 +127,24 @@ def curves_plot(exp, branches, name: str) -> tuple[str, str]:
     u = exp.unit
     ax.set_xlabel("step (window shaded)")
     ax.set_ylabel(f"{u['score']} score, L{u['layer']}H{u['head']}")
-    ax.set_title(f"{exp.scale.name}: {name.removesuffix('.png')}")
-    ax.legend(fontsize=7, loc="upper left")
-    _save(fig, exp, name)
-    return ("Target head's score per run", name)
+    ax.set_title(f"seed {exp.cfg.seed} (order seed {exp.cfg.order_seed})", fontsize=9)
 
 
-def write_report(result: TaskResult, exp, out_dir: Path, command: str, config_hash: str) -> Path:
-    """Write <claim>.md, its plots and <claim>.json into out_dir; return the .md path."""
+def write_report(
+    result: TaskResult, exp, out_dir: Path, command: str, config_hash: str, protocol: dict
+) -> Path:
+    """Write <claim>.md, its plots and <claim>.json into out_dir; return the .md path.
+
+    `protocol` (mda_bench.protocol.describe) is hashed into the header: the rule, thresholds,
+    sizes and seeds the verdict was decided under, and whether they are the registered ones."""
     import shutil
 
     out_dir.mkdir(parents=True, exist_ok=True)
     c, v = result.claim, result.verdict
     lines = [
         f"# {c.id} (task version {c.version}, scale `{exp.scale.name}`)",
+        "",
+        f"Protocol `{protocol['hash']}`: {protocol['status']}.",
         "",
         f"**The paper's claim:** {c.claim}.",
         "",
@@ -165,10 +188,17 @@ def write_report(result: TaskResult, exp, out_dir: Path, command: str, config_ha
         "reasons": list(v.reasons),
         "command": command,
         "config_hash": config_hash,
+        "protocol": protocol,
         "table": result.table,
+        **result.data,
     }
-    (out_dir / f"{c.id}.json").write_text(json.dumps(summary, indent=1, sort_keys=True))
+    (out_dir / f"{c.id}.json").write_text(json.dumps(summary, indent=1, sort_keys=True, default=_plain))
     return md
+
+
+def _plain(x):
+    """numpy scalars and arrays in the report JSON."""
+    return x.tolist() if hasattr(x, "tolist") else str(x)
 
 
 def _setup_lines(exp) -> list[str]:

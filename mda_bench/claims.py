@@ -61,6 +61,7 @@ class TaskResult:
     plots: list[tuple[str, str]] = field(default_factory=list)  # (caption, file name)
     columns: list[tuple[str, str, str]] | None = None  # (key, header, format); None: the runs table's
     setup: list[str] | None = None  # the report's setup lines; None: the single-scale experiment's
+    data: dict = field(default_factory=dict)  # extra JSON: per-seed curves, test statistics
 
 
 # The claim ids in DESIGN order, known without importing the tasks (which load torch), so that

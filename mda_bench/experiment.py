@@ -33,8 +33,9 @@ class ExperimentConfig:
     noise_runs: int = 3  # seed-noise branches (the window's rows reordered)
     onset_fraction: float = 0.5
     margin: float = 0.5  # branches run this fraction of the window past its end
-    seed: int = 0
-    order_seed: int = 0
+    seed: int = 0  # init seed of the first baseline
+    order_seed: int = 0  # data-order seed of the first baseline
+    seeds: int = 1  # independent baselines: baseline j has init seed + j and order seed + j
     window_start: int | None = None  # None: the scale's default
     generator: str | None = None  # augmentation-speedup: "module:function" replacing augment.generate
 
@@ -77,6 +78,19 @@ def prepare(scale: Scale, store: Store, cfg: ExperimentConfig, log=print) -> Exp
     )
 
 
+def prepare_seeds(scale: Scale, store: Store, cfg: ExperimentConfig, log=print) -> list[Experiment]:
+    """One Experiment per independent baseline (init and order seeds both offset by j): each
+    has its own data order, training run, attribution, window rows and branches."""
+    from dataclasses import replace
+
+    out = []
+    for j in range(cfg.seeds):
+        one = replace(cfg, seed=cfg.seed + j, order_seed=cfg.order_seed + j)
+        log(f"baseline {j + 1}/{cfg.seeds}: init seed {one.seed}, order seed {one.order_seed}")
+        out.append(prepare(scale, store, one, log=log))
+    return out
+
+
 def targeted_job(exp: Experiment, operation: str, selection: str) -> Job:
     """remove/augment of the top-k or bottom-k attributed rows."""
     rows, scores = exp.scores()
@@ -93,6 +107,8 @@ def _job(exp: Experiment, spec: RunSpec, selected: np.ndarray) -> Job:
         plan = iv.augment(n, selected, exp.window, seed=spec.seed)
     elif spec.operation == "reorder":
         plan = iv.reorder(n, exp.window, seed=spec.seed)
+    elif spec.operation == "identity":
+        plan = iv.Plan(n)  # the baseline's own batches, retrained from the window start
     else:
         raise ValueError(f"unknown operation {spec.operation!r}")
     return Job(spec, plan, np.asarray(selected, dtype=np.int64))

@@ -22,7 +22,7 @@ import numpy as np
 
 from .errors import MdaError
 
-OPERATIONS = ("none", "remove", "augment", "reorder")
+OPERATIONS = ("none", "remove", "augment", "reorder", "identity")
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,7 @@ class Scale:
     probe: ProbeConfig = field(default_factory=ProbeConfig)
     repeat: RepeatRows = field(default_factory=RepeatRows)
     window_start: int = 0  # default first step of the formation window (a checkpoint step)
+    seeds: int = 1  # default independent baselines per claim (`run --seeds`)
     tokenizer: str = "bpe"  # "bpe": trained locally on the corpus; else a hub tokenizer name
     cpu: bool = True
 
@@ -149,6 +150,7 @@ _TINY = Scale(
     repeat=RepeatRows(share=0.35, min_len=6, max_len=32),
     # ~450 steps before the rise, like the paper's 14M window (step 1,000)
     window_start=3000,
+    seeds=3,
 )
 
 
@@ -177,6 +179,7 @@ _SMOKE = Scale(
     repeat=RepeatRows(share=0.6, min_len=4, max_len=16),
     # the rise (10% -> 90%) ran over steps ~700-1,000 in the trial
     window_start=700,
+    seeds=2,
 )
 
 
@@ -188,6 +191,7 @@ def _resized(base: Scale, name: str, description: str, window_start: int | None 
         description=description,
         model=replace(base.model, **sizes),
         window_start=base.window_start if window_start is None else window_start,
+        seeds=1,
     )
 
 

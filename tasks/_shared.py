@@ -1,22 +1,95 @@
-"""The runs emergence-modulation and random-null share (one list, so the store reuses them)."""
+"""The runs emergence-modulation and random-null share (one list, so the store reuses them).
+
+Per independent baseline (seed): the targeted runs (remove/augment of the top-k), their
+controls (bottom-k; R uniform random draws; R draws matching the top-k's category mix), one
+identity branch (nothing changed: the branch procedure's own noise) and the reorder runs.
+"""
 
 from __future__ import annotations
 
-from baselines.random_draws import noise_jobs, random_jobs
-from mda_bench.experiment import Experiment, run_jobs, targeted_job
+from dataclasses import dataclass
+
+import numpy as np
+
+from baselines.category_matched import composition, matched_jobs
+from baselines.random_draws import identity_job, noise_jobs, random_jobs
+from mda_bench.experiment import Experiment, results_table, run_jobs, targeted_job, unit_curve
 from mda_bench.retrain import Branch
 
 
+@dataclass
+class SeedRuns:
+    """One baseline's experiment, its branches and their results table (rows carry `seed`)."""
+
+    exp: Experiment
+    branches: list[Branch]
+    table: list[dict]
+
+    @property
+    def seed(self) -> int:
+        return self.exp.cfg.seed
+
+
 def modulation_jobs(exp: Experiment):
-    """remove/augment of the top-k rows, R random draws of each, and the seed-noise runs."""
-    return [
-        targeted_job(exp, "remove", "top"),
-        targeted_job(exp, "augment", "top"),
-        *random_jobs(exp, "remove"),
-        *random_jobs(exp, "augment"),
-        *noise_jobs(exp),
-    ]
+    jobs = [targeted_job(exp, op, sel) for sel in ("top", "bottom") for op in ("remove", "augment")]
+    for op in ("remove", "augment"):
+        jobs += random_jobs(exp, op) + matched_jobs(exp, op)
+    return [*jobs, identity_job(exp), *noise_jobs(exp)]
 
 
-def modulation_branches(exp: Experiment, n_jobs: int = 1, progress: bool = True) -> list[Branch]:
-    return run_jobs(exp, modulation_jobs(exp), n_jobs, progress)
+def seed_runs(exp: Experiment, branches: list[Branch]) -> SeedRuns:
+    table = results_table(exp, branches)
+    for row in table:
+        row["seed"] = exp.cfg.seed
+    return SeedRuns(exp, branches, table)
+
+
+def modulation_runs(exps: list[Experiment], n_jobs: int = 1, progress: bool = True) -> list[SeedRuns]:
+    return [seed_runs(exp, run_jobs(exp, modulation_jobs(exp), n_jobs, progress)) for exp in exps]
+
+
+def pooled_table(runs: list[SeedRuns]) -> list[dict]:
+    return [row for r in runs for row in r.table]
+
+
+def run_record(exp: Experiment, branch: Branch | None) -> dict:
+    """A run's per-checkpoint curve (window start to horizon) and its selection's category mix:
+    what the report JSON holds so a verdict can be re-derived without this code."""
+    records = exp.baseline.records if branch is None else branch.records
+    steps, score, icl = unit_curve(exp, records)
+    out = {"steps": steps.tolist(), "score": score.tolist(), "icl": icl.tolist()}
+    if branch is not None:
+        out["spec"] = {
+            "operation": branch.spec.operation,
+            "selection": branch.spec.selection,
+            "k": branch.spec.k,
+        }
+        if len(branch.selected) and branch.spec.operation in ("remove", "augment"):
+            out["composition"] = composition(exp, branch.selected)
+    return out
+
+
+def seeds_json(runs: list[SeedRuns]) -> list[dict]:
+    """Every seed's unit, window and every run's curve (the report JSON's `seeds`)."""
+    out = []
+    for r in runs:
+        u = r.exp.unit
+        out.append(
+            {
+                "seed": r.seed,
+                "order_seed": r.exp.cfg.order_seed,
+                "unit": {k: u[k] for k in ("layer", "head", "score", "final_score", "rose")},
+                "window": [r.exp.window.start, r.exp.window.end],
+                "horizon": r.exp.horizon,
+                "k": r.exp.k,
+                "runs": {"baseline": run_record(r.exp, None)}
+                | {b.spec.name: run_record(r.exp, b) for b in r.branches},
+            }
+        )
+    return out
+
+
+def effects(table: list[dict], operation: str, selection: str, metric: str = "d_onset") -> np.ndarray:
+    return np.array(
+        [row[metric] for row in table if row["operation"] == operation and row["selection"] == selection]
+    )

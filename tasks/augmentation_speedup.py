@@ -17,7 +17,7 @@ from mda_bench.claims import Claim, Metric, Section, TaskResult, Verdict
 
 CLAIM = Claim(
     id="augmentation-speedup",
-    version=1,
+    version=2,
     claim="a mechanistic data-augmentation pipeline speeds up circuit convergence across scales",
     measures="synthetic rows from the structure of the smallest rung's top-influence rows, inserted "
     "before the window at three model scales, vs the same number of corpus rows or of rows from "
@@ -31,9 +31,11 @@ CLAIM = Claim(
     implemented=True,
 )
 
-N_TEMPLATE_ROWS = 100  # top-N rows of the smallest rung whose structure is extracted
-HELDOUT_TOL = 0.02  # relative rise of held-out loss the augmentation may cost
-HELDOUT_LAST = 5  # held-out loss: mean over this many last checkpoints before the horizon
+# Version 2: same rule as 1; runs retrained with thread-independent LayerNorm.
+PROTOCOL = {"n_template_rows": 100, "heldout_tol": 0.02, "heldout_last": 5}
+N_TEMPLATE_ROWS = PROTOCOL["n_template_rows"]  # top-N rows of the smallest rung whose structure is extracted
+HELDOUT_TOL = PROTOCOL["heldout_tol"]  # relative rise of held-out loss the augmentation may cost
+HELDOUT_LAST = PROTOCOL["heldout_last"]  # held-out loss: mean over this many last checkpoints
 RULE = (
     "at every rung, the run with synthetic rows from the top-attributed rows' templates "
     "(synthetic-top) must reach the onset level earlier than every same-token baseline run "
@@ -341,7 +343,9 @@ def ladder_plot(exp, results, name: str = "augmentation-speedup.png") -> tuple[s
     return ("Target head's score per scale (dotted: onset level)", name)
 
 
-def run(exp, n_jobs: int = 1, progress: bool = True) -> TaskResult:
+def run(exps, n_jobs: int = 1, progress: bool = True) -> TaskResult:
+    """On the first baseline's seeds at every rung (a ladder of sizes, not of seeds)."""
+    exp = exps[0]
     rungs = ladder(exp.scale)
     first = rungs[0]
     n = round(exp.cfg.k_fraction * (first.insert[1] - first.insert[0]) * exp.scale.train.batch_size)

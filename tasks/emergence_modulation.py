@@ -1,71 +1,184 @@
-"""Claim 1: removing / duplicating high-influence rows delays / accelerates emergence."""
+"""Claim 1: removing / duplicating high-influence rows delays / accelerates emergence.
+
+Version 2 (pre-registered before any version-2 run): every seed's targeted runs are tested
+against that seed's own controls by an exact stratified rank test; the headline control is
+random rows of the top-k's own category mix, so "attribution finds the rows that build the
+head" is told apart from "attribution finds the catalyst category". Uniform random draws are
+reported as a second, separate finding, bottom-k and the identity branch as context.
+"""
 
 from __future__ import annotations
 
-from mda_bench.claims import Claim, Metric, TaskResult, Verdict
-from mda_bench.experiment import runs_of
+import numpy as np
 
-from ._shared import modulation_branches
+from mda_bench.claims import Claim, Metric, Section, TaskResult, Verdict
+from mda_bench.stats import mean_ci, min_rank_p, stratified_rank_test
+
+from ._shared import SeedRuns, effects, modulation_runs, pooled_table, seeds_json
 
 CLAIM = Claim(
     id="emergence-modulation",
-    version=1,
+    version=2,
     claim="removing / duplicating a small fraction of high-influence samples delays / "
     "accelerates the head's emergence",
-    measures="onset step and score curve of the target head under remove-top-k and augment-top-k",
-    passes_when="remove delays and augment accelerates, each beyond every random draw of the same size",
+    measures="onset step of the target head under remove-top-k and augment-top-k, against "
+    "category-matched and uniform random draws of the same size, in every seed",
+    passes_when="remove delays and augment accelerates beyond category-matched random draws "
+    "(exact stratified rank test over seeds, p < 0.05, the claimed direction in every seed)",
     metrics=(
         Metric("remove-top d_onset", True, "onset(remove-top) - onset(baseline), steps: a delay supports it"),
-        Metric("remove-top d_area", False, "area under the score over the window minus the baseline's"),
         Metric("augment-top d_onset", False, "onset(augment-top) - onset(baseline): an advance supports it"),
-        Metric("augment-top d_area", True, "area under the score over the window minus the baseline's"),
+        Metric("rank-test p", False, "exact stratified rank test of targeted vs its seed's control draws"),
     ),
     implemented=True,
 )
 
+# The protocol as data: hashed into every report (mda_bench.protocol); changing any of it
+# means a new CLAIM.version.
+PROTOCOL = {
+    "metric": "d_onset",
+    "secondary_metric": "d_area",
+    "alpha": 0.05,
+    "test": "exact stratified rank test, one-sided, strata = seeds",
+    "headline_control": "matched-random",
+    "reported_controls": ["random", "bottom", "identity", "reorder"],
+    "direction": {"remove": 1, "augment": -1},
+}
+ALPHA = PROTOCOL["alpha"]
+SIGN = PROTOCOL["direction"]
+
 RULE = (
-    "holds: remove-top has d_onset > 0 and d_area < 0, augment-top has d_onset < 0 and d_area > 0, "
-    "and each is beyond every random draw of its operation (remove: larger d_onset and smaller "
-    "d_area than every draw; augment: smaller d_onset and larger d_area than every draw). "
-    "does not hold: either targeted run moves the wrong way or not at all on either metric. "
-    "inconclusive: both move the claimed way but not beyond every draw, or no unit formed."
+    f"per operation (remove: a delay, d_onset > 0; augment: an advance, d_onset < 0), each seed's "
+    f"targeted run is ranked among that seed's R control draws; an exact stratified rank test over "
+    f"seeds (one-sided, alpha = {ALPHA:g}) gives p. Beyond a control = the claimed direction in every "
+    "seed and p < alpha. holds: remove-top and augment-top are both beyond the category-matched random "
+    "draws (beyond uniform random draws is reported as a separate finding). does not hold: for either "
+    "operation the targeted effect's mean over seeds is not in the claimed direction, or not beyond the "
+    "category-matched draws' mean in that direction. inconclusive: otherwise (e.g. p cannot reach alpha "
+    "with these seeds and draws), or the unit did not form in every seed."
 )
 
 
-def _arm(run: dict, draws: list[dict], sign: int) -> tuple[str, str]:
-    """sign +1: the claim is a delay (remove); -1: an advance (augment)."""
-    right = sign * run["d_onset"] > 0 and sign * run["d_area"] < 0
-    beyond = right and all(
-        sign * run["d_onset"] > sign * d["d_onset"] and sign * run["d_area"] < sign * d["d_area"]
-        for d in draws
+def finding(tables: list[list[dict]], operation: str, control: str, metric: str = "d_onset") -> dict:
+    """targeted vs `control` draws for one operation, from every seed's results table."""
+    sign = SIGN[operation]
+    targeted = [effects(t, operation, "top", metric)[0] for t in tables]
+    controls = [effects(t, operation, control, metric) for t in tables]
+    gaps = [sign * (x - c.mean()) for x, c in zip(targeted, controls)]
+    test = stratified_rank_test(targeted, controls, sign)
+    return {
+        "operation": operation,
+        "control": control,
+        "metric": metric,
+        "targeted": [float(x) for x in targeted],
+        "controls": [c.tolist() for c in controls],
+        "gaps": [float(g) for g in gaps],  # claimed direction positive
+        "gap_ci": list(mean_ci(gaps)) if len(gaps) > 1 else None,
+        "right_every_seed": bool(all(sign * x > 0 for x in targeted)),
+        "test": test.name,
+        "p": test.p,
+        "min_p": min_rank_p([len(c) for c in controls]),
+        "beyond": bool(all(sign * x > 0 for x in targeted) and test.p < ALPHA),
+        "wrong_on_average": bool(sign * np.mean(targeted) <= 0 or np.mean(gaps) <= 0),
+    }
+
+
+def _why(f: dict) -> str:
+    name = {"matched-random": "category-matched draws", "random": "uniform random draws"}[f["control"]]
+    targeted = ", ".join(f"{x:+.0f}" for x in f["targeted"])
+    ci = f" (95% CI of the mean gap [{f['gap_ci'][1]:+.0f}, {f['gap_ci'][2]:+.0f}])" if f["gap_ci"] else ""
+    verdict = "beyond" if f["beyond"] else "not beyond"
+    return (
+        f"{f['operation']}-top {verdict} {name}: d_onset per seed {targeted}; gap to the draws' mean "
+        f"{np.mean(f['gaps']):+.0f} steps in the claimed direction{ci}; rank test p = {f['p']:.3g} "
+        f"(smallest reachable {f['min_p']:.3g})"
     )
-    status = "beyond every draw" if beyond else ("claimed direction" if right else "wrong direction or none")
-    cens = " (onset not reached by the horizon: a lower bound)" if run.get("censored") else ""
-    why = f"{run['run']}: d_onset {run['d_onset']:+.1f}{cens}, d_area {run['d_area']:+.2f} -> {status}"
-    return status, why
 
 
-def decide(table: list[dict], unit_formed: bool) -> Verdict:
-    """The verdict from the runs table (pure: tested on hand-made tables)."""
-    by = {r["run"]: r for r in table}
-    rem, rem_why = _arm(by["remove-top"], runs_of(table, "remove", "random"), +1)
-    aug, aug_why = _arm(by["augment-top"], runs_of(table, "augment", "random"), -1)
-    reasons = (rem_why, aug_why)
-    if not unit_formed:
-        return Verdict("inconclusive", RULE, ("no unit formed in the baseline run", *reasons))
-    if "wrong direction or none" in (rem, aug):
+def decide(tables: list[list[dict]], formed: list[bool]) -> Verdict:
+    """The verdict from every seed's runs table (pure: tested on hand-made tables)."""
+    headline = [finding(tables, op, "matched-random") for op in ("remove", "augment")]
+    uniform = [finding(tables, op, "random") for op in ("remove", "augment")]
+    reasons = tuple(_why(f) for f in headline) + tuple(f"separate finding: {_why(f)}" for f in uniform)
+    if not all(formed):
+        missing = [i for i, ok in enumerate(formed) if not ok]
+        return Verdict("inconclusive", RULE, (f"no unit formed in seed(s) {missing}", *reasons))
+    if any(f["wrong_on_average"] for f in headline):
         return Verdict("does not hold", RULE, reasons)
-    if rem == aug == "beyond every draw":
+    if all(f["beyond"] for f in headline):
         return Verdict("holds", RULE, reasons)
     return Verdict("inconclusive", RULE, reasons)
 
 
-def run(exp, n_jobs: int = 1, progress: bool = True) -> TaskResult:
-    from mda_bench.claim_report import curves_plot, random_summary_section
-    from mda_bench.experiment import results_table
+def findings_section(tables: list[list[dict]], metric: str) -> Section:
+    rows = []
+    for op in ("remove", "augment"):
+        for control in ("matched-random", "random"):
+            f = finding(tables, op, control, metric)
+            ci = f"[{f['gap_ci'][1]:+.2f}, {f['gap_ci'][2]:+.2f}]" if f["gap_ci"] else "n/a (1 seed)"
+            rows.append(
+                [
+                    f"{op}-top",
+                    control,
+                    " ".join(f"{x:+.2f}" for x in f["targeted"]),
+                    " ".join(f"{np.mean(c):+.2f}" for c in f["controls"]),
+                    f"{np.mean(f['gaps']):+.2f} {ci}",
+                    f"{f['p']:.3g} (min {f['min_p']:.3g})",
+                ]
+            )
+    headers = ["targeted", "control", "targeted per seed", "control mean per seed", "gap, mean [95% CI]", "p"]
+    what = "the verdict's metric" if metric == "d_onset" else "secondary, not in the verdict"
+    return Section(f"Targeted vs controls, {metric} ({what}; gap > 0 = the claimed direction)", headers, rows)
 
-    branches = modulation_branches(exp, n_jobs, progress)
-    table = results_table(exp, branches)
-    verdict = decide(table, bool(exp.unit["rose"]))
-    plot = curves_plot(exp, branches, "emergence-modulation.png")
-    return TaskResult(CLAIM, table, verdict, [random_summary_section(table)], [plot])
+
+def per_seed_section(runs: list[SeedRuns]) -> Section:
+    """Each seed's unit and the d_onset of every kind of run (draws as mean ± sd)."""
+
+    def cell(e: np.ndarray) -> str:
+        return f"{e[0]:+.0f}" if len(e) == 1 else f"{e.mean():+.1f} ± {e.std(ddof=1):.1f}"
+
+    rows = []
+    for r in runs:
+        u = r.exp.unit
+        same = [cell(effects(r.table, "identity", "none")), cell(effects(r.table, "reorder", "none"))]
+        for op in ("remove", "augment"):
+            sels = ("top", "bottom", "matched-random", "random")
+            rows.append(
+                [
+                    str(r.seed),
+                    f"L{u['layer']}H{u['head']}",
+                    op,
+                    *[cell(effects(r.table, op, s)) for s in sels],
+                    *same,
+                ]
+            )
+    headers = [
+        "seed",
+        "head",
+        "operation",
+        "top-k",
+        "bottom-k",
+        "category-matched",
+        "uniform random",
+        "identity",
+        "reorder",
+    ]
+    return Section("d_onset per seed (draws: mean ± sd over draws)", headers, rows)
+
+
+def run(exps, n_jobs: int = 1, progress: bool = True) -> TaskResult:
+    from mda_bench.claim_report import curves_plot
+
+    runs = modulation_runs(exps, n_jobs, progress)
+    tables = [r.table for r in runs]
+    verdict = decide(tables, [bool(r.exp.unit["rose"]) for r in runs])
+    sections = [
+        findings_section(tables, "d_onset"),
+        findings_section(tables, "d_area"),
+        per_seed_section(runs),
+    ]
+    plot = curves_plot([(r.exp, r.branches) for r in runs], "emergence-modulation.png")
+    data = {"findings": [finding(tables, op, c) for op in SIGN for c in ("matched-random", "random")]}
+    return TaskResult(
+        CLAIM, pooled_table(runs), verdict, sections, [plot], data={**data, "seeds": seeds_json(runs)}
+    )

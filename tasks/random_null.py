@@ -1,109 +1,157 @@
-"""Claim 2: random interventions of the same size show no effect."""
+"""Claim 2: random interventions of the same size show no effect.
+
+Version 2 restates the claim as the paper does, with statistics a reader can look up: random
+draws of the top-k's size have effects that are small relative to the targeted ones (a
+bootstrap CI on the ratio of the means) and indistinguishable from seed noise (Welch's t-test
+against the reorder runs, pooled over seeds), with the power of that test stated.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
 from mda_bench.claims import Claim, Metric, Section, TaskResult, Verdict
-from mda_bench.experiment import runs_of
-from mda_bench.metrics import mean_sd
+from mda_bench.stats import ratio_ci, welch, welch_power
 
-from ._shared import modulation_branches
+from ._shared import effects, modulation_runs, pooled_table, seeds_json
 
 CLAIM = Claim(
     id="random-null",
-    version=1,
+    version=2,
     claim="random interventions of the same size show no effect",
-    measures="the same metrics under R random remove / augment draws",
-    passes_when="random effects sit inside the seed-noise band and are far smaller than the targeted ones",
+    measures="d_onset of R uniform random remove / augment draws per seed, against the reorder runs "
+    "(seed noise) and against the targeted runs",
+    passes_when="random draws are indistinguishable from seed noise (Welch, p >= 0.05, power >= 0.8 for "
+    "an effect of 1/3 of the targeted one) and their mean effect is under 1/3 of the targeted one "
+    "(upper 95% bound)",
     metrics=(
-        Metric("abs_mean_random_d_onset", False, "|mean d_onset of the random draws| (steps)"),
-        Metric("targeted_to_random", True, "|targeted d_onset| / |mean random d_onset|"),
+        Metric("welch p (random vs noise)", True, "Welch's t-test, random draws vs reorder runs"),
+        Metric(
+            "random / targeted", False, "|mean random d_onset| / |mean targeted d_onset|, 95% bootstrap CI"
+        ),
+        Metric("power", True, "power of the Welch test for a difference of 1/3 of the targeted effect"),
     ),
     implemented=True,
 )
 
-BAND_SD = 2.0  # the seed-noise band: noise mean +- 2 sd of the reorder runs' effects
-FAR = 3.0  # "far smaller": the targeted effect is at least 3x the random mean's
+PROTOCOL = {
+    "metric": "d_onset",
+    "alpha": 0.05,
+    "small_ratio": 1 / 3,
+    "min_power": 0.8,
+    "noise": "reorder runs, pooled over seeds",
+    "random": "uniform random draws, pooled over seeds",
+    "ratio_ci": "percentile bootstrap, 10000 resamples, rng seed 0",
+}
+ALPHA, SMALL, POWER = PROTOCOL["alpha"], PROTOCOL["small_ratio"], PROTOCOL["min_power"]
 
 RULE = (
-    f"seed-noise band = mean +- {BAND_SD:g} sd of the reorder runs' effects (d_onset, d_area). "
-    "holds: for remove and augment, the random draws' mean d_onset and mean d_area lie inside "
-    f"the band, and |targeted d_onset| >= {FAR:g} x |random mean d_onset|. "
-    "does not hold: a random mean lies outside the band. "
-    "inconclusive: inside the band but the targeted effect is not that much larger, or no unit formed."
+    f"per operation (remove, augment), pooling every seed: Welch's t-test of the uniform random draws' "
+    f"d_onset against the reorder runs' (two-sided, alpha = {ALPHA:g}), its power to detect a difference "
+    f"of {SMALL:.3g} x |mean targeted d_onset|, and a 95% bootstrap CI of |mean random| / |mean targeted|. "
+    f"holds: for both operations p >= alpha, power >= {POWER:g} and the CI's upper bound < {SMALL:.3g}. "
+    f"does not hold: for either operation p < alpha (random draws differ from noise) or the CI's lower "
+    f"bound >= {SMALL:.3g}. inconclusive: otherwise (an underpowered test, a CI straddling {SMALL:.3g}, "
+    "no targeted effect to compare with), or the unit did not form in every seed."
 )
 
 
-def stats(table: list[dict]) -> dict:
-    """Noise band, random means and spreads, and targeted/random ratios per operation."""
-    noise = runs_of(table, "reorder", "none")
-    out = {}
-    for metric in ("d_onset", "d_area"):
-        m, sd = mean_sd(r[metric] for r in noise)
-        out[f"noise_{metric}"] = (m, sd, m - BAND_SD * sd, m + BAND_SD * sd)
-    by = {r["run"]: r for r in table}
-    for op in ("remove", "augment"):
-        draws = runs_of(table, op, "random")
-        for metric in ("d_onset", "d_area"):
-            out[f"{op}_random_{metric}"] = mean_sd(r[metric] for r in draws)
-        target = by[f"{op}-top"]["d_onset"]
-        out[f"{op}_target_d_onset"] = target
-        rnd = abs(out[f"{op}_random_d_onset"][0])
-        out[f"{op}_ratio"] = float("inf") if rnd == 0 else abs(target) / rnd
+def stats(table: list[dict], operation: str) -> dict:
+    """The test, its power and the ratio for one operation, from the pooled runs table."""
+    rnd, noise = effects(table, operation, "random"), effects(table, "reorder", "none")
+    targeted = effects(table, operation, "top")
+    out = {
+        "operation": operation,
+        "random": rnd.tolist(),
+        "noise": noise.tolist(),
+        "targeted": targeted.tolist(),
+        "matched": effects(table, operation, "matched-random").tolist(),
+    }
+    degenerate = rnd.std(ddof=1) == 0 and noise.std(ddof=1) == 0
+    t = welch(rnd, noise)
+    out.update(test=t.name, t=t.statistic, df=t.df, p=float("nan") if degenerate else t.p)
+    delta = SMALL * abs(targeted.mean())
+    sds = (rnd.std(ddof=1), noise.std(ddof=1))
+    out["power"] = (
+        float("nan") if degenerate or delta == 0 else welch_power(delta, *sds, len(rnd), len(noise))
+    )
+    if targeted.mean() == 0:
+        out["ratio"] = (float("nan"),) * 3
+    else:
+        out["ratio"] = (
+            ratio_ci(rnd, targeted) if len(targeted) > 1 else (abs(rnd.mean() / targeted.mean()),) * 3
+        )
     return out
 
 
-def _ratio_text(s: dict, op: str) -> str:
-    """The ratio as printed: a number, "inf" (random mean 0) or "0/0" (both effects 0)."""
-    r = s[f"{op}_ratio"]
-    if np.isfinite(r):
-        return f"{r:.2f}"
-    return "inf" if s[f"{op}_target_d_onset"] else "0/0 (no targeted or random effect)"
+def _judge(s: dict) -> tuple[str, str]:
+    ratio, lo, hi = s["ratio"]
+    if np.isnan(s["p"]) or np.isnan(ratio):
+        state = "untestable"
+    elif s["p"] < ALPHA or lo >= SMALL:
+        state = "not null"
+    elif s["power"] >= POWER and hi < SMALL:
+        state = "null"
+    else:
+        state = "unclear"
+    ci = f"[{lo:.3f}, {hi:.3f}]" if lo != hi else "(1 seed: no CI)"
+    rnd, noise = s["random"], s["noise"]
+    why = (
+        f"{s['operation']}: random mean d_onset {np.mean(rnd):+.1f} (n = {len(rnd)}) vs noise "
+        f"{np.mean(noise):+.1f} (n = {len(noise)}), Welch p = {s['p']:.3g}, power {s['power']:.2f}; "
+        f"random / targeted = {ratio:.3f} {ci} -> {state}"
+    )
+    return state, why
 
 
-def decide(table: list[dict], unit_formed: bool) -> Verdict:
-    s = stats(table)
-    inside, reasons = True, []
-    for op in ("remove", "augment"):
-        for metric in ("d_onset", "d_area"):
-            mean, sd = s[f"{op}_random_{metric}"]
-            lo, hi = s[f"noise_{metric}"][2:]
-            ok = lo <= mean <= hi
-            inside &= ok
-            reasons.append(
-                f"{op} random mean {metric} {mean:+.2f} (sd {sd:.2f}) {'inside' if ok else 'outside'} "
-                f"the band [{lo:+.2f}, {hi:+.2f}]"
-            )
-    far = all(s[f"{op}_ratio"] >= FAR for op in ("remove", "augment"))
-    reasons += [
-        f"targeted/random |d_onset| ratio, {op}: {_ratio_text(s, op)}" for op in ("remove", "augment")
-    ]
-    if not unit_formed:
-        return Verdict("inconclusive", RULE, ("no unit formed in the baseline run", *reasons))
-    if not inside:
-        return Verdict("does not hold", RULE, tuple(reasons))
-    return Verdict("holds" if far else "inconclusive", RULE, tuple(reasons))
+def decide(table: list[dict], formed: list[bool]) -> Verdict:
+    judged = [_judge(stats(table, op)) for op in ("remove", "augment")]
+    states, reasons = [j[0] for j in judged], tuple(j[1] for j in judged)
+    if not all(formed):
+        missing = [i for i, ok in enumerate(formed) if not ok]
+        return Verdict("inconclusive", RULE, (f"no unit formed in seed(s) {missing}", *reasons))
+    if "not null" in states:
+        return Verdict("does not hold", RULE, reasons)
+    if states == ["null", "null"]:
+        return Verdict("holds", RULE, reasons)
+    return Verdict("inconclusive", RULE, reasons)
 
 
-def run(exp, n_jobs: int = 1, progress: bool = True) -> TaskResult:
+def run(exps, n_jobs: int = 1, progress: bool = True) -> TaskResult:
     from mda_bench.claim_report import curves_plot
-    from mda_bench.experiment import results_table
 
-    branches = modulation_branches(exp, n_jobs, progress)
-    table = results_table(exp, branches)
-    s = stats(table)
+    runs = modulation_runs(exps, n_jobs, progress)
+    table = pooled_table(runs)
+    formed = [bool(r.exp.unit["rose"]) for r in runs]
+    all_stats = [stats(table, op) for op in ("remove", "augment")]
     rows = []
-    for metric in ("d_onset", "d_area"):
-        m, sd, lo, hi = s[f"noise_{metric}"]
-        rows.append([f"seed noise (reorder), {metric}", f"{m:+.2f}", f"{sd:.2f}", f"[{lo:+.2f}, {hi:+.2f}]"])
-        for op in ("remove", "augment"):
-            rm, rsd = s[f"{op}_random_{metric}"]
-            rows.append([f"random {op}, {metric}", f"{rm:+.2f}", f"{rsd:.2f}", ""])
-    ratio_rows = [[op, _ratio_text(s, op)] for op in ("remove", "augment")]
-    sections = [
-        Section("Random draws against the seed-noise band", ["effects", "mean", "sd", "band"], rows),
-        Section("Targeted / random effect on onset", ["operation", "|targeted| / |random mean|"], ratio_rows),
+    for s in all_stats:
+        ratio, lo, hi = s["ratio"]
+        rows.append(
+            [
+                s["operation"],
+                f"{np.mean(s['random']):+.1f} ± {np.std(s['random'], ddof=1):.1f} ({len(s['random'])})",
+                f"{np.mean(s['matched']):+.1f} ± {np.std(s['matched'], ddof=1):.1f} ({len(s['matched'])})",
+                f"{np.mean(s['noise']):+.1f} ± {np.std(s['noise'], ddof=1):.1f} ({len(s['noise'])})",
+                f"{np.mean(s['targeted']):+.1f}",
+                f"t = {s['t']:.2f}, df = {s['df']:.1f}, p = {s['p']:.3g}",
+                f"{s['power']:.2f}",
+                f"{ratio:.3f} [{lo:.3f}, {hi:.3f}]",
+            ]
+        )
+    headers = [
+        "operation",
+        "uniform random (n)",
+        "category-matched (n)",
+        "seed noise: reorder (n)",
+        "targeted mean",
+        "Welch, random vs noise",
+        "power",
+        "random / targeted [95% CI]",
     ]
-    plot = curves_plot(exp, branches, "random-null.png")
-    return TaskResult(CLAIM, table, decide(table, bool(exp.unit["rose"])), sections, [plot])
+    sections = [
+        Section("Random draws against seed noise and the targeted runs (d_onset, steps)", headers, rows)
+    ]
+    plot = curves_plot([(r.exp, r.branches) for r in runs], "random-null.png")
+    data = {"stats": all_stats, "seeds": seeds_json(runs)}
+    return TaskResult(CLAIM, table, decide(table, formed), sections, [plot], data=data)

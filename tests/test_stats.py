@@ -39,3 +39,22 @@ def test_power_is_alpha_at_no_effect_and_grows_with_it():
     assert stats.welch_power(0.0, 1.0, 1.0, 5, 5) == pytest.approx(0.05, abs=1e-6)
     weak, strong = stats.welch_power(1.0, 1.0, 1.0, 5, 5), stats.welch_power(3.0, 1.0, 1.0, 5, 5)
     assert 0.05 < weak < strong and strong > 0.9
+
+
+def test_stratified_rank_test_exact_values():
+    from mda_bench.stats import min_rank_p, stratified_rank_test
+
+    # most extreme in both seeds of 4 draws: p = (1/5)^2
+    r = stratified_rank_test([10, 12], [[1, 2, 3, 4], [0, 5, 6, 7]], sign=+1)
+    assert r.statistic == 0 and r.p == pytest.approx(1 / 25)
+    assert min_rank_p([4, 4]) == pytest.approx(1 / 25)
+    # direction matters: a delay claim (sign +1) on an advance is the least extreme
+    assert stratified_rank_test([-10], [[1, 2, 3, 4]], sign=+1).p == pytest.approx(1.0)
+    assert stratified_rank_test([-10], [[1, 2, 3, 4]], sign=-1).p == pytest.approx(1 / 5)
+    # one control beats it in seed 1: count 1, P(U1+U2 <= 1) = 3/25
+    r = stratified_rank_test([10, 5], [[1, 2, 3, 4], [0, 6, 1, 2]], sign=+1)
+    assert r.statistic == 1 and r.p == pytest.approx(3 / 25)
+    # ties count against the claim
+    assert stratified_rank_test([4], [[1, 2, 3, 4]]).p == pytest.approx(2 / 5)
+    with pytest.raises(ValueError):
+        stratified_rank_test([1], [[]])

@@ -38,41 +38,72 @@ def _row(run, op, sel, d_onset, d_area, censored=False):
     }
 
 
-def _table(rem_top, aug_top, rem_rand, aug_rand, noise):
+def _table(rem_top, aug_top, rem_rand, aug_rand, noise, rem_matched=None, aug_matched=None):
+    """One seed's runs table; matched draws default to the uniform ones."""
     t = [_row("baseline", "none", "none", 0, 0), _row("remove-top", "remove", "top", *rem_top)]
     t.append(_row("augment-top", "augment", "top", *aug_top))
     t += [_row(f"remove-random-{i}", "remove", "random", *x) for i, x in enumerate(rem_rand)]
     t += [_row(f"augment-random-{i}", "augment", "random", *x) for i, x in enumerate(aug_rand)]
+    t += [
+        _row(f"remove-matched-{i}", "remove", "matched-random", *x)
+        for i, x in enumerate(rem_matched or rem_rand)
+    ]
+    t += [
+        _row(f"augment-matched-{i}", "augment", "matched-random", *x)
+        for i, x in enumerate(aug_matched or aug_rand)
+    ]
     t += [_row(f"reorder-{i}", "reorder", "none", *x) for i, x in enumerate(noise)]
     return t
 
 
-RAND = [(5, -1), (-5, 1), (0, 0)]
+RAND = [(5, -1), (-5, 1), (0, 0), (2, 0)]
 NOISE = [(10, -2), (-10, 2), (0, 0)]
 
 
 def test_emergence_modulation_verdicts():
-    holds = _table((100, -20), (-80, 15), RAND, RAND, NOISE)
-    assert em.decide(holds, unit_formed=True).verdict == "holds"
-    assert em.decide(holds, unit_formed=False).verdict == "inconclusive"
-    wrong = _table((-100, 20), (-80, 15), RAND, RAND, NOISE)  # removal advanced it
-    assert em.decide(wrong, True).verdict == "does not hold"
-    not_beyond = _table((4, -0.5), (-80, 15), RAND, RAND, NOISE)  # right way, inside the draws
-    v = em.decide(not_beyond, True)
-    assert v.verdict == "inconclusive" and "claimed direction" in v.reasons[0]
+    holds = [_table((100, -20), (-80, 15), RAND, RAND, NOISE)] * 2  # most extreme of 4 in 2 seeds: p = 1/25
+    assert em.decide(holds, [True, True]).verdict == "holds"
+    assert em.decide(holds, [True, False]).verdict == "inconclusive"
+    # one seed cannot reach alpha with 4 draws (smallest p 1/5): inconclusive, and it says so
+    v = em.decide(holds[:1], [True])
+    assert v.verdict == "inconclusive" and "smallest reachable 0.2" in v.reasons[0]
+    wrong = [_table((-100, 20), (-80, 15), RAND, RAND, NOISE)] * 2  # removal advanced it
+    assert em.decide(wrong, [True, True]).verdict == "does not hold"
+    # beyond uniform draws but inside the category-matched ones: the headline does not hold
+    # (the targeted effect is smaller than the matched draws' mean), the uniform finding is reported
+    matched = [(150, -30), (120, -25), (130, -20), (140, -20)]
+    catalyst = [_table((100, -20), (-80, 15), RAND, RAND, NOISE, rem_matched=matched)] * 2
+    v = em.decide(catalyst, [True, True])
+    assert v.verdict == "does not hold"
+    assert (
+        v.reasons[0].startswith("remove-top not beyond category-matched") and "beyond uniform" in v.reasons[2]
+    )
+    # right way on average but not in every seed: inconclusive
+    mixed = [_table((100, -20), (-80, 15), RAND, RAND, NOISE), _table((-1, 0), (-80, 15), RAND, RAND, NOISE)]
+    assert em.decide(mixed, [True, True]).verdict == "inconclusive"
 
 
 def test_random_null_verdicts():
-    holds = _table((100, -20), (-80, 15), RAND, RAND, NOISE)
-    v = rn.decide(holds, True)
+    # random draws like noise, a large targeted effect: null with power, ratio CI under 1/3
+    seeds = [
+        _table((100, -20), (-80, 15), RAND, RAND, NOISE),
+        _table((120, -20), (-90, 15), RAND, RAND, NOISE),
+    ]
+    pooled = [row for t in seeds for row in t]
+    v = rn.decide(pooled, [True, True])
     assert v.verdict == "holds", v.reasons
-    far_off = _table((100, -20), (-80, 15), [(60, -9), (70, -11), (65, -10)], RAND, NOISE)
-    assert rn.decide(far_off, True).verdict == "does not hold"
-    weak_target = _table((1, -0.2), (-1, 0.2), RAND, [(1, 0), (2, 0), (0, 0)], NOISE)
-    assert rn.decide(weak_target, True).verdict == "inconclusive"
-    s = rn.stats(holds)
-    assert s["noise_d_onset"][:2] == pytest.approx((0.0, 10.0))
-    assert s["remove_ratio"] == float("inf")  # random mean exactly 0
+    far_off = [_table((100, -20), (-80, 15), [(60, -9), (70, -11), (65, -10), (62, 0)], RAND, NOISE)] * 2
+    v = rn.decide([row for t in far_off for row in t], [True, True])
+    assert v.verdict == "does not hold" and "not null" in v.reasons[0]
+    # a weak targeted effect: the test has no power for 1/3 of it -> inconclusive
+    weak = [_table((3, -0.2), (-3, 0.2), RAND, RAND, NOISE)] * 2
+    assert rn.decide([row for t in weak for row in t], [True, True]).verdict == "inconclusive"
+    # no targeted effect at all: the ratio is undefined, never "far smaller"
+    none = [_table((0, 0), (0, 0), RAND, RAND, NOISE)] * 2
+    v = rn.decide([row for t in none for row in t], [True, True])
+    assert v.verdict == "inconclusive" and "untestable" in v.reasons[0]
+    s = rn.stats(pooled, "remove")
+    assert np.mean(s["noise"]) == 0 and len(s["random"]) == 8
 
 
 NUM = re.compile(r"[-+]?\d+(?:\.\d+)?")
@@ -85,11 +116,11 @@ def _same_within(text: str, golden: str, rel: float = 0.02, abs_: float = 0.02) 
         assert float(a) == pytest.approx(float(b), rel=rel, abs=abs_), (a, b)
 
 
-def _run_claims(root: Path, scale: str, claims) -> dict:
+def _run_claims(root: Path, scale: str, claims, seeds: int) -> dict:
     """Run `claims` at `scale` through the CLI into root/runs and root/reports; return each
     claim's output and the number of branch runs in the store after it."""
     args = ["--scale", scale, "--store", str(root / "runs"), "--reports", str(root / "reports")]
-    args += ["--draws", "2", "--noise-runs", "2"]
+    args += ["--draws", "2", "--noise-runs", "2", "--seeds", str(seeds)]
     out = {}
     for claim in claims:
         res = CliRunner().invoke(cli, ["run", claim, *args])
@@ -111,7 +142,7 @@ def _check_golden(md: str, root: Path, name: str) -> None:
 @pytest.fixture(scope="module")
 def micro_reports(tmp_path_factory):
     root = tmp_path_factory.mktemp("claims")
-    return root / "reports" / "micro", _run_claims(root, "micro", CLAIMS)
+    return root / "reports" / "micro", _run_claims(root, "micro", CLAIMS, seeds=2)
 
 
 # Claims whose goldens come from `smoke`, where a head forms; augmentation-speedup needs a
@@ -122,7 +153,7 @@ SMOKE_CLAIMS = CLAIMS[:4]
 @pytest.fixture(scope="module")
 def smoke_reports(tmp_path_factory):
     root = tmp_path_factory.mktemp("smoke")
-    return root, _run_claims(root, "smoke", SMOKE_CLAIMS)
+    return root, _run_claims(root, "smoke", SMOKE_CLAIMS, seeds=1)  # 2 seeds: 4 more minutes
 
 
 @pytest.mark.parametrize("claim", CLAIMS)
@@ -132,9 +163,16 @@ def test_micro_claim_reports_are_complete(micro_reports, claim):
     assert (folder / f"{claim}.png").stat().st_size > 5000
     runs = md.split("## Runs")[1].split("##")[0]
     lines = [ln for ln in runs.splitlines() if ln.startswith("| ")][1:]
-    n_runs = {"structural-catalyst": 1 + 5, "induction-icl-link": 1 + 8 + 5, "augmentation-speedup": 3 * 5}
-    assert len(lines) == n_runs.get(claim, 1 + 2 + 2 * 2 + 2)  # baseline, targeted, draws, noise runs
-    n_cols = 9 if claim == "augmentation-speedup" else 11
+    # per seed: baseline, top and bottom of each operation, 2 uniform and 2 matched draws of
+    # each, the identity branch and 2 reorder runs; the other claims use the first seed
+    modulation = 1 + 4 + 2 * 2 + 2 * 2 + 1 + 2
+    n_runs = {
+        "structural-catalyst": 1 + 5,
+        "induction-icl-link": modulation + 5,
+        "augmentation-speedup": 3 * 5,
+    }
+    assert len(lines) == n_runs.get(claim, 2 * modulation)
+    n_cols = {"augmentation-speedup": 9, "emergence-modulation": 12, "random-null": 12}.get(claim, 11)
     assert all("|  |" not in ln and ln.count("|") == n_cols + 1 for ln in lines)  # every column filled
     saved = json.loads((folder / f"{claim}.json").read_text())
     assert saved["verdict"] in ("holds", "does not hold", "inconclusive")

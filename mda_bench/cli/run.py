@@ -59,6 +59,13 @@ from .options import (
     "(mda_bench.augment.generate's signature), e.g. an LLM-backed one.",
 )
 @click.option(
+    "--seeds",
+    default=None,
+    type=click.IntRange(min=1),
+    help="Independent baselines (init and order seeds +0..N-1), each with its own attribution and "
+    "branches [default: the scale's, 3 at tiny].",
+)
+@click.option(
     "--jobs", default=1, show_default=True, type=click.IntRange(min=1), help="Branch runs trained at once."
 )
 @reports_option
@@ -78,6 +85,7 @@ def run(
     window_start,
     margin,
     generator,
+    seeds,
     jobs,
     reports,
 ) -> None:
@@ -95,7 +103,8 @@ def run(
     from tasks import TASKS
 
     from ..claim_report import write_report, write_summary
-    from ..experiment import ExperimentConfig, prepare
+    from ..experiment import ExperimentConfig, prepare_seeds
+    from ..protocol import describe
     from ..store import config_key
 
     sc = override(get_scale(scale), corpus, sets)
@@ -126,13 +135,14 @@ def run(
         noise_runs=noise_runs,
         seed=seed,
         order_seed=order_seed,
+        seeds=seeds or sc.seeds,
         window_start=window_start,
         margin=margin,
         generator=generator,
     )
     st = open_store(store)
     try:
-        exp = prepare(sc, st, cfg, log=say)
+        exps = prepare_seeds(sc, st, cfg, log=say)
     except ValueError as exc:
         raise MdaError(str(exc)) from None
     out_dir = report_dir(reports, sc, unit, strategy)
@@ -141,8 +151,9 @@ def run(
         if cid in missing or cid in skipped:
             say(f"{cid}: {skipped.get(cid, 'not implemented yet')}; skipped")
             continue
-        result = TASKS[cid].run(exp, n_jobs=jobs)
-        md = write_report(result, exp, out_dir, command_line(f"run {cid}"), chash)
+        result = TASKS[cid].run(exps, n_jobs=jobs)
+        protocol = describe(TASKS[cid], cfg, sc)
+        md = write_report(result, exps[0], out_dir, command_line(f"run {cid}"), chash, protocol)
         click.echo(f"{cid}: {result.verdict.verdict}  ({md})")
         for reason in result.verdict.reasons:
             click.echo(f"  - {reason}")

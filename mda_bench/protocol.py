@@ -1,0 +1,63 @@
+"""Pre-registered protocols: each claim's rule, thresholds, sizes and seeds as data, hashed.
+
+A task module holds `CLAIM` (with its version), `RULE` (the text) and `PROTOCOL` (every
+number the verdict depends on). The run adds the sizes a user can change on the command line
+(k, draws, noise runs, margin, onset fraction, seeds, window). The hash of all of it is printed
+on each report's first line and stored in its JSON, next to the hash of the registered
+protocol (the task's defaults at that scale): a reader sees at once whether a verdict was
+decided under the protocol fixed before the runs, and a test pins the registered hashes so
+that changing any of it without bumping the task version fails.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import replace
+
+RUN_FIELDS = ("k_fraction", "draws", "noise_runs", "margin", "onset_fraction", "seeds")
+
+
+def run_protocol(cfg, scale) -> dict:
+    """The run-level part: sizes from the ExperimentConfig, the window from it or the scale."""
+    out = {f: getattr(cfg, f) for f in RUN_FIELDS}
+    out["window_start"] = scale.window_start if cfg.window_start is None else cfg.window_start
+    return out
+
+
+def protocol_of(task, cfg, scale) -> dict:
+    return {
+        "claim": task.CLAIM.id,
+        "version": task.CLAIM.version,
+        "rule": task.RULE,
+        "task": getattr(task, "PROTOCOL", {}),
+        "run": run_protocol(cfg, scale),
+    }
+
+
+def protocol_hash(protocol: dict) -> str:
+    text = json.dumps(protocol, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def registered(task, scale) -> dict:
+    """The protocol fixed for this task version at `scale`: the defaults, the scale's seeds."""
+    from .experiment import ExperimentConfig
+
+    return protocol_of(task, replace(ExperimentConfig(), seeds=scale.seeds), scale)
+
+
+def describe(task, cfg, scale) -> dict:
+    """{hash, registered_hash, status, protocol}: what a report prints and stores."""
+    used, reg = protocol_of(task, cfg, scale), registered(task, scale)
+    h, rh = protocol_hash(used), protocol_hash(reg)
+    if h == rh:
+        status = f"the registered protocol of task version {task.CLAIM.version} at scale `{scale.name}`"
+    else:
+        diff = ", ".join(
+            f"{k} {used['run'][k]} (registered {reg['run'][k]})"
+            for k in used["run"]
+            if used["run"][k] != reg["run"][k]
+        )
+        status = f"NOT the registered protocol `{rh}`: {diff}"
+    return {"hash": h, "registered_hash": rh, "status": status, "protocol": used}
