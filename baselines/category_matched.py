@@ -58,9 +58,17 @@ def window_labels(exp) -> tuple[np.ndarray, np.ndarray]:
     return rows, row_labels(cats, exp.data.stream.is_repeat_row(rows))
 
 
-def matched_jobs(exp, operation: str, selected: np.ndarray | None = None) -> list:
-    """`exp.cfg.draws` category-matched draws of `operation` (remove or augment), matching
-    `selected` (default: the top-k). Draw i uses seed i, as the uniform draws do."""
+def matched_jobs(
+    exp,
+    operation: str,
+    selected: np.ndarray | None = None,
+    draws: int | None = None,
+    name: str | None = None,
+    selection: str = "matched-random",
+) -> list:
+    """`draws` (default `exp.cfg.draws`) category-matched draws of `operation` (remove or
+    augment), matching `selected` (default: the top-k). Draw i uses seed i, as the uniform
+    draws do."""
     from mda_bench.experiment import selected_job
     from mda_bench.interventions import top_k
 
@@ -71,13 +79,13 @@ def matched_jobs(exp, operation: str, selected: np.ndarray | None = None) -> lis
     return [
         selected_job(
             exp,
-            f"{operation}-matched-{i}",
+            f"{name or operation + '-matched'}-{i}",
             operation,
-            "matched-random",
+            selection,
             category_matched(rows, labels, selected, seed=i),
             seed=i,
         )
-        for i in range(1, exp.cfg.draws + 1)
+        for i in range(1, (draws or exp.cfg.draws) + 1)
     ]
 
 

@@ -157,6 +157,7 @@ def write_report(
         "## Setup",
         "",
         *(result.setup or _setup_lines(exp)),
+        *_seed_lines(result.data.get("seeds", [])),
         "- metrics: "
         + "; ".join(
             f"`{m.name}` ({'higher' if m.higher_is_better else 'lower'} supports the claim)"
@@ -194,6 +195,21 @@ def write_report(
     }
     (out_dir / f"{c.id}.json").write_text(json.dumps(summary, indent=1, sort_keys=True, default=_plain))
     return md
+
+
+def _seed_lines(seeds: list[dict]) -> list[str]:
+    """One line naming every independent baseline and its unit (multi-seed claims)."""
+    if len(seeds) < 2:
+        return []
+    each = "; ".join(
+        f"seed {s['seed']}/{s['order_seed']}: L{s['unit']['layer']}H{s['unit']['head']} "
+        f"(final {s['unit']['final_score']:.3f}{'' if s['unit']['rose'] else ', did not rise'})"
+        for s in seeds
+    )
+    return [
+        f"- {len(seeds)} independent baselines (init seed/order seed: unit): {each}; the unit and "
+        "window line above is the first one's"
+    ]
 
 
 def _plain(x):

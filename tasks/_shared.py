@@ -37,6 +37,41 @@ def modulation_jobs(exp: Experiment):
     return [*jobs, identity_job(exp), *noise_jobs(exp)]
 
 
+def dose_jobs(exp: Experiment, fractions) -> list:
+    """remove-top and one category-matched draw at each k fraction (k of the default fraction
+    is skipped: those runs are already the main ones)."""
+    from mda_bench import interventions as iv
+    from mda_bench.experiment import selected_job
+
+    rows, scores = exp.scores()
+    jobs = []
+    for f in fractions:
+        k = iv.default_k(exp.window, f)
+        if k == exp.k:
+            continue
+        top = iv.top_k(rows, scores, k)
+        jobs.append(selected_job(exp, f"remove-top-{f:g}", "remove", "top-dose", top))
+        jobs += matched_jobs(
+            exp, "remove", top, draws=1, name=f"remove-matched-{f:g}", selection="matched-dose"
+        )
+    return jobs
+
+
+def dose_points(table: list[dict], k_main: int) -> list[dict]:
+    """(k, targeted d_onset, matched d_onset) per dose, the main k's from the main runs."""
+    out = {}
+    for row in table:
+        sel = {"top-dose": "top", "matched-dose": "matched", "top": "top", "matched-random": "matched"}
+        if row["operation"] != "remove" or row["selection"] not in sel:
+            continue
+        point = out.setdefault(row["k"], {"k": row["k"], "top": None, "matched": []})
+        if sel[row["selection"]] == "top":
+            point["top"] = row["d_onset"]
+        else:
+            point["matched"].append(row["d_onset"])
+    return [out[k] for k in sorted(out)]
+
+
 def seed_runs(exp: Experiment, branches: list[Branch]) -> SeedRuns:
     table = results_table(exp, branches)
     for row in table:

@@ -14,7 +14,16 @@ import numpy as np
 from mda_bench.claims import Claim, Metric, Section, TaskResult, Verdict
 from mda_bench.stats import mean_ci, min_rank_p, stratified_rank_test
 
-from ._shared import SeedRuns, effects, modulation_runs, pooled_table, seeds_json
+from ._shared import (
+    SeedRuns,
+    dose_jobs,
+    dose_points,
+    effects,
+    modulation_runs,
+    pooled_table,
+    run_record,
+    seeds_json,
+)
 
 CLAIM = Claim(
     id="emergence-modulation",
@@ -43,6 +52,8 @@ PROTOCOL = {
     "headline_control": "matched-random",
     "reported_controls": ["random", "bottom", "identity", "reorder"],
     "direction": {"remove": 1, "augment": -1},
+    # reported, not in the verdict: remove-top vs one category-matched draw at each k, first seed
+    "dose_fractions": [0.01, 0.025, 0.05, 0.1, 0.2],
 }
 ALPHA = PROTOCOL["alpha"]
 SIGN = PROTOCOL["direction"]
@@ -166,19 +177,63 @@ def per_seed_section(runs: list[SeedRuns]) -> Section:
     return Section("d_onset per seed (draws: mean ± sd over draws)", headers, rows)
 
 
+def dose_section(points: list[dict], n_window: int) -> Section:
+    rows = [
+        [
+            f"{p['k']:,}",
+            f"{p['k'] / n_window:.1%}",
+            f"{p['top']:+.0f}",
+            " ".join(f"{m:+.0f}" for m in p["matched"]),
+        ]
+        for p in points
+    ]
+    headers = ["k", "share of the window", "remove-top d_onset", "category-matched d_onset"]
+    return Section("Dose response, first seed (reported, not in the verdict)", headers, rows)
+
+
+def dose_plot(exp, points: list[dict], name: str) -> tuple[str, str]:
+    from mda_bench.report import figure, save_figure
+
+    fig, ax = figure(5.5, 3.6)
+    share = [100 * p["k"] / len(exp.window.rows) for p in points]
+    ax.plot(share, [p["top"] for p in points], "o-", color="tab:red", label="remove top-k")
+    for x, p in zip(share, points):
+        ax.plot([x] * len(p["matched"]), p["matched"], "s", color="0.5", ms=4)
+    ax.plot([], [], "s", color="0.5", ms=4, label="remove category-matched")
+    ax.axhline(0, color="0.6", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_xlabel("k, % of the window's rows")
+    ax.set_ylabel("Δ onset (steps)")
+    ax.set_title(f"{exp.scale.name}: dose response (seed {exp.cfg.seed})", fontsize=10)
+    ax.legend(fontsize=8)
+    save_figure(fig, exp.store.root / "plots" / name)
+    return ("Dose response: onset delay against k", name)
+
+
 def run(exps, n_jobs: int = 1, progress: bool = True) -> TaskResult:
     from mda_bench.claim_report import curves_plot
+    from mda_bench.experiment import results_table, run_jobs
 
     runs = modulation_runs(exps, n_jobs, progress)
     tables = [r.table for r in runs]
     verdict = decide(tables, [bool(r.exp.unit["rose"]) for r in runs])
+    first = runs[0].exp
+    dose = run_jobs(first, dose_jobs(first, PROTOCOL["dose_fractions"]), n_jobs, progress)
+    points = dose_points(runs[0].table + results_table(first, dose)[1:], first.k)
     sections = [
         findings_section(tables, "d_onset"),
         findings_section(tables, "d_area"),
         per_seed_section(runs),
+        dose_section(points, len(first.window.rows)),
     ]
-    plot = curves_plot([(r.exp, r.branches) for r in runs], "emergence-modulation.png")
-    data = {"findings": [finding(tables, op, c) for op in SIGN for c in ("matched-random", "random")]}
-    return TaskResult(
-        CLAIM, pooled_table(runs), verdict, sections, [plot], data={**data, "seeds": seeds_json(runs)}
-    )
+    plots = [
+        curves_plot([(r.exp, r.branches) for r in runs], "emergence-modulation.png"),
+        dose_plot(first, points, "emergence-modulation-dose.png"),
+    ]
+    data = {
+        "findings": [finding(tables, op, c) for op in SIGN for c in ("matched-random", "random")],
+        "dose_response": points,
+        "dose_runs": {b.spec.name: run_record(first, b) for b in dose},
+        "seeds": seeds_json(runs),
+    }
+    return TaskResult(CLAIM, pooled_table(runs), verdict, sections, plots, data=data)
