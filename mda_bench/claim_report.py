@@ -314,13 +314,26 @@ def icl_scatter_plot(exp, ind, icl_strength, labels: list[str], name: str) -> tu
         if label in colours or label.endswith("structural"):
             return label
         return (
-            "random draws" if "random" in label else ("seed noise (reorder)" if "reorder" in label else label)
+            "random draws"
+            if "random" in label
+            else "category-matched draws"
+            if "matched" in label
+            else "seed noise (reorder)"
+            if "reorder" in label
+            else label
         )
 
     labels = np.array([group(lab) for lab in labels])
     for g in dict.fromkeys(labels):
         m = labels == g
-        c = colours.get(g, {"random draws": "0.65", "seed noise (reorder)": "0.4"}.get(g))
+        c = colours.get(
+            g,
+            {
+                "random draws": "0.65",
+                "category-matched draws": "tab:olive",
+                "seed noise (reorder)": "0.4",
+            }.get(g),
+        )
         ax.scatter(ind[m], icl_strength[m], s=10, alpha=0.7, label=g, color=c)
     ax.set_xlabel(f"induction score (L{exp.unit['layer']}H{exp.unit['head']})")
     ax.set_ylabel("ICL strength (early - late loss, nats)")

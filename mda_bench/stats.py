@@ -111,3 +111,23 @@ def stratified_rank_test(targeted, controls, sign: int = 1) -> TestResult:
 def min_rank_p(draws_per_seed: list[int]) -> float:
     """The smallest p `stratified_rank_test` can give with these stratum sizes."""
     return float(np.prod([1.0 / (r + 1) for r in draws_per_seed]))
+
+
+def cluster_bootstrap_ci(x, y, clusters, stat, level: float = 0.95, n_resamples: int = 2000, seed: int = 0):
+    """(low, high): percentile bootstrap interval of stat(x, y) resampling whole clusters
+    (e.g. every checkpoint of one run together), so autocorrelated points are not counted as
+    independent."""
+    x, y, clusters = np.asarray(x, float), np.asarray(y, float), np.asarray(clusters)
+    ids = np.unique(clusters)
+    members = [np.flatnonzero(clusters == c) for c in ids]
+    rng = np.random.default_rng([seed, 41])
+    vals = []
+    for _ in range(n_resamples):
+        idx = np.concatenate([members[i] for i in rng.integers(0, len(ids), len(ids))])
+        vals.append(stat(x[idx], y[idx]))
+    vals = np.asarray(vals, float)
+    vals = vals[np.isfinite(vals)]
+    if not len(vals):  # e.g. a correlation of constant data
+        return float("nan"), float("nan")
+    tail = (1 - level) / 2 * 100
+    return float(np.percentile(vals, tail)), float(np.percentile(vals, 100 - tail))
