@@ -327,56 +327,77 @@ def test_augmentation_speedup_verdicts():
 
 
 def test_enrichment_on_a_hand_made_table():
-    labels = np.array(["repetitive"] * 30 + ["prose"] * 60 + ["latex"] * 10)
+    labels = np.array(["injected"] * 30 + ["prose"] * 60 + ["latex"] * 10)
     top = np.zeros(100, bool)
-    top[:20] = True  # all 20 top rows repetitive: share 1.0 against a base rate of 0.3
-    e = {x["category"]: x for x in sc.enrichment(labels, top, n_null=2000)}
-    assert e["repetitive"]["base"] == pytest.approx(0.3) and e["repetitive"]["top"] == 1.0
-    assert e["repetitive"]["ratio"] == pytest.approx(1 / 0.3)
-    assert e["repetitive"]["p"] < 0.001  # 20 of 20 from 30 of 100 essentially never happens
+    top[:20] = True  # all 20 top rows injected: share 1.0 against a base rate of 0.3
+    names = ["injected", "prose", "latex"]
+    e = {x["category"]: x for x in sc.enrichment(labels, top, names, n_null=2000)}
+    assert e["injected"]["base"] == pytest.approx(0.3) and e["injected"]["top"] == 1.0
+    assert e["injected"]["ratio"] == pytest.approx(1 / 0.3) and e["injected"]["n_window"] == 30
+    assert e["injected"]["p"] < 0.001  # 20 of 20 from 30 of 100 essentially never happens
     assert e["prose"]["top"] == 0 and e["prose"]["p"] == pytest.approx(1.0)
-    assert e["structural"]["base"] == pytest.approx(0.4) and e["structural"]["top"] == 1.0
     even = np.zeros(100, bool)
-    even[::5] = True  # rows 0,5,..: 6 repetitive of 20 = the base rate
-    p = {x["category"]: x["p"] for x in sc.enrichment(labels, even, n_null=2000)}
-    assert 0.3 < p["repetitive"] < 0.8
+    even[::5] = True  # rows 0,5,..: 6 injected of 20 = the base rate
+    p = {x["category"]: x["p"] for x in sc.enrichment(labels, even, names, n_null=2000)}
+    assert 0.3 < p["injected"] < 0.8
 
 
-def test_structural_and_link_verdicts():
-    enr_over = [{"category": "structural", "base": 0.4, "top": 0.9, "ratio": 2.25, "p": 0.001}]
-    enr_not = [{"category": "structural", "base": 0.4, "top": 0.4, "ratio": 1.0, "p": 0.5}]
-    t = [
-        _row("remove-structural", "remove", "structural", 300, -50),
-        _row("remove-natural", "remove", "natural", 10, -2),
-    ]
-    t += [_row(f"remove-matched-random-{i}", "remove", "random", 40, -9) for i in (1, 2)]
-    assert sc.decide(enr_over, t, True).verdict == "holds"
-    assert sc.decide(enr_over, t, False).verdict == "inconclusive"
-    t_none = [dict(r, d_onset=-1.0, d_area=1.0) if r["run"] == "remove-structural" else r for r in t]
-    assert sc.decide(enr_not, t_none, True).verdict == "does not hold"
-    assert sc.decide(enr_over, t_none, True).verdict == "inconclusive"
+def _enr(cat, ratio, p, n=100):
+    return {"category": cat, "n_window": n, "base": 0.1, "top": 0.1 * ratio, "ratio": ratio, "p": p}
 
-    def lrow(run, op, sel, d_ind, d_icl):  # d_icl_after is the ICL *score*: more negative = more ICL
-        return {"run": run, "operation": op, "selection": sel, "d_score_after": d_ind, "d_icl_after": d_icl}
 
-    base = [lrow(f"reorder-{i}", "reorder", "none", 0, x) for i, x in enumerate((0.01, -0.01, 0.0))]
-    base += [lrow(f"remove-random-{i}", "remove", "random", 0, 0.005) for i in range(2)]
-    base += [lrow(f"augment-random-{i}", "augment", "random", 0, -0.005) for i in range(2)]
-    good = base + [
-        lrow("remove-top", "remove", "top", -0.3, 0.1),
-        lrow("augment-top", "augment", "top", 0.2, -0.1),
+def _structural_table(latex_delay, injected_delay=500):
+    t = []
+    for cat, delay in (("latex", latex_delay), ("markup", 5), ("records", 5), ("injected", injected_delay)):
+        t.append(_row(f"remove-{cat}", "remove", cat, delay, -1))
+        t += [_row(f"remove-random-{cat}-{i}", "remove", "random", 20, -1) for i in (1, 2)]
+        t.append(_row(f"remove-natural-{cat}", "remove", "natural", 10, -1))
+    return t
+
+
+def test_structural_verdicts_per_paper_category():
+    quiet = [_enr("markup", 0.5, 0.9), _enr("records", 0.2, 0.99), _enr("injected", 3.0, 0.0001)]
+    # latex enriched (p under 0.05 / 3) and its removal beyond every comparator: a catalyst
+    v = sc.decide([_enr("latex", 2.0, 0.001), *quiet], _structural_table(300), True)
+    assert v.verdict == "holds" and "-> catalyst" in v.reasons[0]
+    assert (
+        sc.decide([_enr("latex", 2.0, 0.001), *quiet], _structural_table(300), False).verdict
+        == "inconclusive"
+    )
+    # only the injected rows are enriched and delay the head: the paper's categories are not catalysts
+    v = sc.decide([_enr("latex", 0.5, 0.9), *quiet], _structural_table(5), True)
+    assert v.verdict == "does not hold" and "injected" in v.reasons[-1] and "-> catalyst" not in v.reasons[0]
+    # enriched at p = 0.03: not under the Bonferroni level 0.0167; its removal delays: inconclusive
+    assert (
+        sc.decide([_enr("latex", 2.0, 0.03), *quiet], _structural_table(300), True).verdict == "inconclusive"
+    )
+
+
+def _lrow(seed, run, op, d_ind, d_icl):
+    return {"seed": seed, "run": run, "operation": op, "selection": "x", "d_ind": d_ind, "d_icl": d_icl}
+
+
+def test_link_verdicts():
+    rng = np.random.default_rng(0)
+    noise = [
+        _lrow(s, f"remove-random-{i}", "remove", x, 0.1 * x + 0.01 * rng.normal())
+        for s in (0, 1, 2)
+        for i, x in enumerate(rng.normal(size=8))
     ]
-    assert link.decide(good, True).verdict == "holds"
-    bad = base + [
-        lrow("remove-top", "remove", "top", -0.3, -0.1),
-        lrow("augment-top", "augment", "top", 0.2, -0.1),
-    ]
-    assert link.decide(bad, True).verdict == "does not hold"  # removal raised ICL strength
-    weak = base + [
-        lrow("remove-top", "remove", "top", -0.3, 0.001),
-        lrow("augment-top", "augment", "top", 0.2, -0.1),
-    ]
-    assert link.decide(weak, True).verdict == "inconclusive"
+    good = noise + [_lrow(s, "remove-top", "remove", -3, -0.3) for s in (0, 1, 2)]
+    good += [_lrow(s, "augment-top", "augment", 2, 0.2) for s in (0, 1, 2)]
+    v = link.decide(good, [True] * 3)
+    assert v.verdict == "holds", v.reasons
+    assert link.decide(good, [True, False, True]).verdict == "inconclusive"
+    # removal raised ICL in two of three seeds: does not hold
+    against = [dict(r, d_icl=0.3) if r["run"] == "remove-top" and r["seed"] < 2 else r for r in good]
+    assert link.decide(against, [True] * 3).verdict == "does not hold"
+    # in the right direction in 2 of 3 seeds only: inconclusive
+    one = [dict(r, d_icl=0.3) if r["run"] == "remove-top" and r["seed"] == 0 else r for r in good]
+    assert link.decide(one, [True] * 3).verdict == "inconclusive"
+    # no relation at all across runs
+    flat = [dict(r, d_icl=0.0) for r in good]
+    assert link.decide(flat, [True] * 3).verdict == "inconclusive"
 
 
 def test_previous_token_unit_reports_go_to_their_own_folder(tmp_path):
