@@ -169,7 +169,7 @@ def test_micro_claim_reports_are_complete(micro_reports, claim):
     n_runs = {
         "structural-catalyst": 1 + 5,
         "induction-icl-link": modulation + 5,
-        "augmentation-speedup": 3 * 5,
+        "augmentation-speedup": 3 * 6,
     }
     assert len(lines) == n_runs.get(claim, 2 * modulation)
     n_cols = {"augmentation-speedup": 9, "emergence-modulation": 12, "random-null": 12}.get(claim, 11)
@@ -285,11 +285,12 @@ def _arow(rung, run, onset, censored=False, heldout=0.0, rose=True):
 
 def _ladder(*onsets, heldout=0.0):
     """Rows for rungs a, b: (baseline, synthetic-top, corpus-rows, synthetic-random) onsets;
-    a second corpus-rows draw 5 steps later than the first."""
+    synthetic-repeat 3 steps after synthetic-random, a second corpus-rows draw 5 after the first."""
     rows = []
     for rung, (b, t, c, r) in zip("ab", onsets):
         rows += [_arow(rung, "baseline", b), _arow(rung, "synthetic-top", *t, heldout=heldout)]
-        rows += [_arow(rung, "synthetic-random", *r), _arow(rung, "corpus-rows-1", *c)]
+        rows += [_arow(rung, "synthetic-random", *r), _arow(rung, "synthetic-repeat", r[0] + 3, *r[1:])]
+        rows += [_arow(rung, "corpus-rows-1", *c)]
         rows += [_arow(rung, "corpus-rows-2", c[0] + 5, *c[1:])]
     return rows
 
@@ -316,12 +317,17 @@ def test_augmentation_speedup_verdicts():
     rows = _ladder((200, *early), (300, (250,), (290,), (280,)))
     rows[-1]["onset"] = 240
     assert aug.decide(rows).verdict == "does not hold"
+    # the same dose of the recipe's repeat rows is as fast as synthetic-top -> does not hold
+    rows = _ladder((200, *early), (300, (250,), (290,), (280,)))
+    next(r for r in rows if r["rung"] == "b" and r["run"] == "synthetic-repeat")["onset"] = 249
+    v = aug.decide(rows)
+    assert v.verdict == "does not hold" and "synthetic-repeat 249" in v.reasons[1]
     # held-out loss over the tolerance
     v = aug.decide(_ladder((200, *early), (300, (250,), (290,), (280,)), heldout=aug.HELDOUT_TOL + 0.01))
     assert v.verdict == "does not hold" and "tolerance" in v.reasons[0]
     # no head in a rung's baseline
     rows = _ladder((200, *early), (300, (250,), (290,), (280,)))
-    for r in rows[5:]:
+    for r in rows[6:]:
         r["rose"] = False
     assert aug.decide(rows).verdict == "inconclusive"
 
