@@ -72,7 +72,8 @@ RULE = (
 
 def finding(tables: list[list[dict]], operation: str, control: str, metric: str = "d_onset") -> dict:
     """targeted vs `control` draws for one operation, from every seed's results table."""
-    sign = SIGN[operation]
+    # the claimed direction: remove delays onset (+) and lowers the area (-); augment the reverse
+    sign = SIGN[operation] * (-1 if metric == "d_area" else 1)
     targeted = [effects(t, operation, "top", metric)[0] for t in tables]
     controls = [effects(t, operation, control, metric) for t in tables]
     gaps = [sign * (x - c.mean()) for x, c in zip(targeted, controls)]

@@ -164,15 +164,14 @@ def test_micro_claim_reports_are_complete(micro_reports, claim):
     runs = md.split("## Runs")[1].split("##")[0]
     lines = [ln for ln in runs.splitlines() if ln.startswith("| ")][1:]
     # per seed: baseline, top and bottom of each operation, 2 uniform and 2 matched draws of
-    # each, the identity branch and 2 reorder runs; the other claims use the first seed
+    # each, the identity branch and 2 reorder runs (induction-icl-link reads the same runs)
     modulation = 1 + 4 + 2 * 2 + 2 * 2 + 1 + 2
     n_runs = {
-        "structural-catalyst": 1 + 5,
-        "induction-icl-link": modulation + 5,
+        "structural-catalyst": 1 + 5 * 4,  # per category with rows (5 at micro): itself, 2 random, natural
         "augmentation-speedup": 3 * 6,
     }
     assert len(lines) == n_runs.get(claim, 2 * modulation)
-    n_cols = {"augmentation-speedup": 9, "emergence-modulation": 12, "random-null": 12}.get(claim, 11)
+    n_cols = {"augmentation-speedup": 9, "structural-catalyst": 11}.get(claim, 12)  # 12: a seed column
     assert all("|  |" not in ln and ln.count("|") == n_cols + 1 for ln in lines)  # every column filled
     saved = json.loads((folder / f"{claim}.json").read_text())
     assert saved["verdict"] in ("holds", "does not hold", "inconclusive")
@@ -242,9 +241,10 @@ def test_other_strategy_reports_go_to_their_own_folder(micro_reports):
 def test_second_claim_reuses_the_shared_runs(micro_reports):
     _, outputs = micro_reports
     counts = [outputs[c][1] for c in CLAIMS]
-    # random-null and induction-icl-link train nothing new: they reuse the others' branches;
-    # augmentation-speedup trains four insertion runs (two corpus draws) at each of three scales
-    assert counts == [8, 8, 13, 13, 25]
+    # 2 seeds x 15 branches and the dose response (4 more k, top and a matched draw); random-null
+    # and induction-icl-link train nothing new; structural: 5 categories x 4 removals;
+    # augmentation-speedup: five insertion runs (two corpus draws) at each of three scales
+    assert counts == [38, 38, 58, 58, 73]
 
 
 def test_run_refuses_bad_input(tmp_path):
