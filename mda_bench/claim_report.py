@@ -238,10 +238,13 @@ def write_summary(out_dir: Path, claims, label: str) -> Path:
         f = out_dir / f"{cid}.json"
         if f.exists():
             s = json.loads(f.read_text())
+            stale = s["version"] != claims[cid].version
             rows.append(
                 [
                     f"[{cid}]({cid}.md)",
-                    s["verdict"],
+                    f"{s['verdict']} (STALE: task version {s['version']}, current {claims[cid].version})"
+                    if stale
+                    else s["verdict"],
                     s["reasons"][0] if s["reasons"] else "",
                     f"`{s['command']}`",
                 ]
