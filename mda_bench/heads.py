@@ -108,14 +108,32 @@ def top_head(scores: np.ndarray, min_layer: int = 1) -> tuple[int, int, float]:
 MIN_RISE = 0.05
 
 
+def window_start_before_onset(records: list[dict], unit: str, lead: int, fraction: float = 0.5) -> int | None:
+    """The latest checkpoint step at least `lead` steps before the unit's onset (first crossing
+    of `fraction` x its final score over the whole run); None when it never crosses.
+
+    This places each baseline's formation window by one rule fixed in advance (the scale's
+    lead), so independent baselines whose heads form at different steps are all cut around
+    their own formation, not at one step chosen on the first baseline."""
+    from .metrics import crossing_step
+
+    steps = np.array([r["step"] for r in records])
+    layer, head, final = top_head(np.array(records[-1][unit]), min_layer=1 if unit == "induction" else 0)
+    onset = crossing_step(steps, np.array([r[unit][layer][head] for r in records]), fraction * final)
+    if onset is None:
+        return None
+    before = steps[steps <= onset - lead]
+    return int(before[-1]) if len(before) else int(steps[0])
+
+
 def locate_unit(records: list[dict], unit: str = "induction", start: int = 0) -> dict:
     """Target head and formation window from a baseline run's per-checkpoint scores.
 
     induction: the highest final prefix-matching score in layers >= 1; previous-token: the
     highest final previous-token score in any layer. The window runs from `start` to the first
     checkpoint at or after the score's 90% crossing (the end of its rise); a head whose score
-    never rose by at least MIN_RISE gets the window from `start` to the last checkpoint,
-    flagged `rose: False`.
+    never rose by at least MIN_RISE, or had already reached half its final score at `start`,
+    gets the window from `start` to the last checkpoint, flagged `rose: False`.
     """
     from .metrics import crossing_step
 
@@ -133,7 +151,9 @@ def locate_unit(records: list[dict], unit: str = "induction", start: int = 0) ->
     keep = steps >= start
     steps, ys = steps[keep], ys[keep]
     first = float(ys[0])
-    rose = final - first >= MIN_RISE
+    # formed inside the window: it rose by MIN_RISE and had not yet reached half its final
+    # score at the window's start (a head already formed there cannot be delayed by the window)
+    rose = final - first >= MIN_RISE and first < 0.5 * final
     # 10% and 90% of the rise from the window start to the final score
     lo = crossing_step(steps, ys, first + 0.1 * (final - first)) if rose else None
     hi = crossing_step(steps, ys, first + 0.9 * (final - first)) if rose else None

@@ -21,7 +21,12 @@ RUN_FIELDS = ("k_fraction", "draws", "noise_runs", "margin", "onset_fraction", "
 def run_protocol(cfg, scale) -> dict:
     """The run-level part: sizes from the ExperimentConfig, the window from it or the scale."""
     out = {f: getattr(cfg, f) for f in RUN_FIELDS}
-    out["window_start"] = scale.window_start if cfg.window_start is None else cfg.window_start
+    if cfg.window_start is not None:
+        out["window_start"] = cfg.window_start
+    elif scale.window_lead is not None:
+        out["window_start"] = f"{scale.window_lead} steps before each baseline's onset"
+    else:
+        out["window_start"] = scale.window_start
     return out
 
 

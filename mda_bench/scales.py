@@ -62,6 +62,9 @@ class Scale:
     probe: ProbeConfig = field(default_factory=ProbeConfig)
     repeat: RepeatRows = field(default_factory=RepeatRows)
     window_start: int = 0  # default first step of the formation window (a checkpoint step)
+    # Where a baseline's formation window starts by default: `window_lead` steps before that
+    # baseline's onset (each seed's head forms at its own step), else `window_start`.
+    window_lead: int | None = None
     seeds: int = 1  # default independent baselines per claim (`run --seeds`)
     tokenizer: str = "bpe"  # "bpe": trained locally on the corpus; else a hub tokenizer name
     cpu: bool = True
@@ -148,8 +151,10 @@ _TINY = Scale(
     # 35%: the smallest share whose head formed within the run here (at step ~3,450; 30%
     # did not by 4,500, 40% formed at ~2,600); the README lists every trial.
     repeat=RepeatRows(share=0.35, min_len=6, max_len=32),
-    # ~450 steps before the rise, like the paper's 14M window (step 1,000)
+    # ~450 steps before the rise, like the paper's 14M window (step 1,000): the lead was read off
+    # the first baseline (onset 3,490 -> start 3,000); other seeds form their heads earlier
     window_start=3000,
+    window_lead=450,
     seeds=3,
 )
 
@@ -177,8 +182,9 @@ _SMOKE = Scale(
     corpus=CorpusConfig(n_chars=400_000),
     probe=ProbeConfig(n_seqs=16, half=12),
     repeat=RepeatRows(share=0.6, min_len=4, max_len=16),
-    # the rise (10% -> 90%) ran over steps ~700-1,000 in the trial
+    # the rise (10% -> 90%) ran over steps ~700-1,000 in the trial (onset ~900)
     window_start=700,
+    window_lead=200,
     seeds=2,
 )
 

@@ -70,3 +70,26 @@ def test_icl_positions_scale_with_context():
     assert icl_positions(512)[:2] == (50, 500)
     early, late, band = icl_positions(128)
     assert (early, late) == (12, 125) and band == 2
+
+
+def _records(onset_step: int, steps=range(0, 1001, 50)) -> list[dict]:
+    """Layer-1 head 0 rises from 0.05 to 0.85 linearly over 200 steps centred on onset_step."""
+    out = []
+    for s in steps:
+        y = 0.05 + 0.8 * min(1.0, max(0.0, (s - onset_step + 100) / 200))
+        out.append({"step": s, "induction": [[0.0, 0.0], [y, 0.01]]})
+    return out
+
+
+def test_window_start_before_onset_follows_each_baseline():
+    from mda_bench.heads import locate_unit, window_start_before_onset
+
+    # onset (half of 0.85) at step ~597: 300 steps before -> the last checkpoint <= 297
+    assert window_start_before_onset(_records(600), "induction", 300) == 250
+    assert window_start_before_onset(_records(800), "induction", 300) == 450
+    assert window_start_before_onset(_records(600), "induction", 5000) == 0  # clipped to the first
+    flat = [{"step": s, "induction": [[0.0, 0.0], [0.05, 0.01]]} for s in range(0, 501, 50)]
+    assert window_start_before_onset(flat, "induction", 100) is None or locate_unit(flat)["rose"] is False
+    # a window starting after the head formed is not a formation window
+    assert locate_unit(_records(600), start=250)["rose"] is True
+    assert locate_unit(_records(600), start=700)["rose"] is False

@@ -69,6 +69,17 @@ def _row_losses(model, rows: np.ndarray, batch: int) -> np.ndarray:
     return torch.cat(out).double().numpy()
 
 
+def default_window_start(scale: Scale, run: Run, unit: str) -> int:
+    """The scale's rule for where a baseline's window starts (see attribute_stage)."""
+    from ..heads import window_start_before_onset
+
+    if scale.window_lead is not None:
+        start = window_start_before_onset(run.records, unit, scale.window_lead)
+        if start is not None:
+            return start
+    return scale.window_start
+
+
 def attribute_stage(
     scale: Scale,
     store: Store,
@@ -82,9 +93,10 @@ def attribute_stage(
 ) -> Attribution:
     """Score every training row of the unit's formation window (or load the stored scores).
 
-    The window starts at `window_start`, by default the scale's (the same for every caller)."""
+    The window starts at `window_start`; by default `scale.window_lead` steps before this
+    baseline's own onset (heads.window_start_before_onset), else at the scale's `window_start`."""
     influence = influence or InfluenceConfig(probe=default_probe(unit))
-    window_start = scale.window_start if window_start is None else window_start
+    window_start = default_window_start(scale, run, unit) if window_start is None else window_start
     check_probe(unit, influence.probe)
     try:
         influence.validate()
