@@ -78,9 +78,9 @@ def stats(table: list[dict], operation: str) -> dict:
     if targeted.mean() == 0:
         out["ratio"] = (float("nan"),) * 3
     else:
-        out["ratio"] = (
-            ratio_ci(rnd, targeted) if len(targeted) > 1 else (abs(rnd.mean() / targeted.mean()),) * 3
-        )
+        # one seed, one targeted run: no interval, so the ratio cannot be shown to be small
+        one = (abs(rnd.mean() / targeted.mean()), float("nan"), float("nan"))
+        out["ratio"] = ratio_ci(rnd, targeted) if len(targeted) > 1 else one
     return out
 
 
@@ -94,7 +94,7 @@ def _judge(s: dict) -> tuple[str, str]:
         state = "null"
     else:
         state = "unclear"
-    ci = f"[{lo:.3f}, {hi:.3f}]" if lo != hi else "(1 seed: no CI)"
+    ci = "(1 seed: no CI)" if np.isnan(lo) else f"[{lo:.3f}, {hi:.3f}]"
     rnd, noise = s["random"], s["noise"]
     why = (
         f"{s['operation']}: random mean d_onset {np.mean(rnd):+.1f} (n = {len(rnd)}) vs noise "
@@ -136,7 +136,7 @@ def run(exps, n_jobs: int = 1, progress: bool = True) -> TaskResult:
                 f"{np.mean(s['targeted']):+.1f}",
                 f"t = {s['t']:.2f}, df = {s['df']:.1f}, p = {s['p']:.3g}",
                 f"{s['power']:.2f}",
-                f"{ratio:.3f} [{lo:.3f}, {hi:.3f}]",
+                f"{ratio:.3f} " + ("(1 seed: no CI)" if np.isnan(lo) else f"[{lo:.3f}, {hi:.3f}]"),
             ]
         )
     headers = [
