@@ -87,7 +87,14 @@ def icl_curve(exp, run_path: Path, steps: list[int], n_rows: int) -> list[float]
 
 
 def window_steps(exp, every: int) -> list[int]:
-    """Checkpoint steps from the window's start to its end, `every` steps apart."""
-    ckpt = exp.scale.train.ckpt_every
-    every = max(ckpt, every - every % ckpt)
-    return list(range(exp.window.start, exp.window.end + 1, every))
+    """Checkpoint steps of the baseline from the window's start to its end, at least `every`
+    steps apart, both ends included (a window may start on a power-of-two checkpoint, off the
+    regular `ckpt_every` grid)."""
+    steps = sorted(r["step"] for r in exp.baseline.records if exp.window.start <= r["step"] <= exp.window.end)
+    keep = steps[:1]
+    for s in steps[1:]:
+        if s - keep[-1] >= every:
+            keep.append(s)
+    if steps and keep[-1] != steps[-1]:
+        keep.append(steps[-1])
+    return keep

@@ -93,3 +93,20 @@ def test_window_start_before_onset_follows_each_baseline():
     # a window starting after the head formed is not a formation window
     assert locate_unit(_records(600), start=250)["rose"] is True
     assert locate_unit(_records(600), start=700)["rose"] is False
+
+
+def test_icl_window_steps_follow_the_checkpoints():
+    """A window may start on a power-of-two checkpoint off the ckpt_every grid (smoke: 512)."""
+    from types import SimpleNamespace
+
+    from mda_bench.icl_eval import window_steps
+    from mda_bench.interventions import Window
+
+    steps = [0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, *range(550, 1501, 50)]
+    exp = SimpleNamespace(
+        baseline=SimpleNamespace(records=[{"step": s} for s in steps]), window=Window(512, 900, 32)
+    )
+    assert window_steps(exp, 100) == [512, 650, 750, 850, 900]
+    exp.window = Window(2250, 3000, 64)
+    exp.baseline.records = [{"step": s} for s in range(0, 4501, 50)]
+    assert window_steps(exp, 100) == [2250, 2350, 2450, 2550, 2650, 2750, 2850, 2950, 3000]
