@@ -40,8 +40,9 @@ def identity_job(exp: Experiment) -> Job:
     """A branch that changes nothing: the baseline's rows from the window-start checkpoint.
 
     It measures the branch procedure's own noise (resuming from a checkpoint, the optimizer
-    state, threads). Training here is deterministic, so it must equal the baseline to the bit;
-    a store deduplicates identical plans, so one such branch per baseline is all there is."""
+    state, threads): zero on the baseline's thread count, a 1e-4-step residue at `tiny` on
+    another (docs/determinism.md). A store deduplicates identical plans, so one such branch per
+    baseline is all there is."""
     import numpy as np
 
     return selected_job(exp, "identity", "identity", "none", np.zeros(0, dtype=np.int64))
