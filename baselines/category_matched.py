@@ -89,7 +89,8 @@ def matched_jobs(
     ]
 
 
-def composition(exp, selected: np.ndarray) -> dict[str, int]:
-    """The matching labels of `selected` rows: {label: count} (written into the report JSON)."""
-    rows, labels = window_labels(exp)
+def composition(exp, selected: np.ndarray, window=None) -> dict[str, int]:
+    """The matching labels of `selected` rows: {label: count} (written into the report JSON);
+    `window` is `window_labels(exp)` when the caller already has it."""
+    rows, labels = window if window is not None else window_labels(exp)
     return category_counts(labels, rows, np.sort(np.asarray(selected)))

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .claims import Section, TaskResult
-from .metrics import mean_sd
+from .claims import TaskResult
 from .report import figure, save_figure
 
 COLUMNS = [
@@ -47,29 +46,6 @@ def runs_markdown(table: list[dict], columns=COLUMNS) -> str:
     if table and all("seed" in r for r in table) and columns[0][0] != "seed":
         columns = [("seed", "seed", "{}"), *columns]  # a multi-seed table: which baseline
     return markdown_table([c[1] for c in columns], [[_cell(r, k, f) for k, _, f in columns] for r in table])
-
-
-def random_summary_section(table: list[dict]) -> Section:
-    """Random draws (and seed-noise runs) as mean ± sd per operation."""
-    from .experiment import runs_of
-
-    rows = []
-    for op, sel, label in (
-        ("remove", "random", "random remove"),
-        ("augment", "random", "random augment"),
-        ("reorder", "none", "seed noise (reorder)"),
-    ):
-        runs = runs_of(table, op, sel)
-        if not runs:
-            continue
-        cells = [label, str(len(runs))]
-        for metric in ("d_onset", "d_area", "d_icl"):
-            m, sd = mean_sd(r[metric] for r in runs)
-            cells.append(f"{m:+.2f} ± {sd:.2f}")
-        rows.append(cells)
-    return Section(
-        "Random draws and seed noise (mean ± sd)", ["runs", "n", "Δ onset", "Δ area", "Δ ICL"], rows
-    )
 
 
 def _save(fig, exp, name: str) -> None:

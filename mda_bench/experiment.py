@@ -187,11 +187,6 @@ def results_table(exp: Experiment, branches: list[Branch]) -> list[dict]:
     return rows
 
 
-def runs_of(table: list[dict], operation: str, selection: str) -> list[dict]:
-    """The rows of a results table with this operation and selection."""
-    return [r for r in table if r["operation"] == operation and r["selection"] == selection]
-
-
 def _zero() -> dict:
     return {
         "d_onset": 0.0,

@@ -58,9 +58,9 @@ def describe(exp, n_rows: int) -> str:
     )
 
 
-def icl_curve(exp, run_path: Path, steps: list[int], n_rows: int) -> list[float]:
-    """ICL strength (early minus late loss; higher = more ICL) at `steps` of a stored run."""
-    rows, _ = icl_rows(exp, n_rows)
+def icl_curve(exp, run_path: Path, steps: list[int], rows: np.ndarray) -> list[float]:
+    """ICL strength (early minus late loss; higher = more ICL) at `steps` of a stored run, on
+    the token `rows` of `icl_rows` (drawn once per baseline by the caller)."""
     cfg = {
         "version": ICL_EVAL_VERSION,
         "run": run_path.name,

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from baselines.category_matched import composition, matched_jobs
+from baselines.category_matched import composition, matched_jobs, window_labels
 from baselines.random_draws import identity_job, noise_jobs, random_jobs
 from mda_bench.experiment import Experiment, results_table, run_jobs, targeted_job, unit_curve
 from mda_bench.retrain import Branch
@@ -87,9 +87,10 @@ def pooled_table(runs: list[SeedRuns]) -> list[dict]:
     return [row for r in runs for row in r.table]
 
 
-def run_record(exp: Experiment, branch: Branch | None) -> dict:
+def run_record(exp: Experiment, branch: Branch | None, window=None) -> dict:
     """A run's per-checkpoint curve (window start to horizon) and its selection's category mix:
-    what the report JSON holds so a verdict can be re-derived without this code."""
+    what the report JSON holds so a verdict can be re-derived without this code. `window`:
+    the (rows, labels) of `window_labels(exp)`, computed once by a caller that records many runs."""
     records = exp.baseline.records if branch is None else branch.records
     steps, score, icl = unit_curve(exp, records)
     out = {"steps": steps.tolist(), "score": score.tolist(), "icl": icl.tolist()}
@@ -100,7 +101,7 @@ def run_record(exp: Experiment, branch: Branch | None) -> dict:
             "k": branch.spec.k,
         }
         if len(branch.selected) and branch.spec.operation in ("remove", "augment"):
-            out["composition"] = composition(exp, branch.selected)
+            out["composition"] = composition(exp, branch.selected, window)
     return out
 
 
@@ -109,6 +110,7 @@ def seeds_json(runs: list[SeedRuns]) -> list[dict]:
     out = []
     for r in runs:
         u = r.exp.unit
+        window = window_labels(r.exp)
         out.append(
             {
                 "seed": r.seed,
@@ -118,7 +120,7 @@ def seeds_json(runs: list[SeedRuns]) -> list[dict]:
                 "horizon": r.exp.horizon,
                 "k": r.exp.k,
                 "runs": {"baseline": run_record(r.exp, None)}
-                | {b.spec.name: run_record(r.exp, b) for b in r.branches},
+                | {b.spec.name: run_record(r.exp, b, window) for b in r.branches},
             }
         )
     return out

@@ -53,13 +53,15 @@ RULE = (
 
 def link_rows(exp, table: list[dict], branches) -> list[dict]:
     """d_ind and d_icl per branch of one seed (ICL curves from mda_bench.icl_eval)."""
-    from mda_bench.icl_eval import icl_curve, window_steps
+    from mda_bench.icl_eval import icl_curve, icl_rows, window_steps
 
     steps = window_steps(exp, EVERY)
     lo, hi = steps[0], steps[-1]
 
+    rows, _ = icl_rows(exp, N_ROWS)
+
     def icl_area(path) -> tuple[float, list[float]]:
-        curve = icl_curve(exp, path, steps, N_ROWS)
+        curve = icl_curve(exp, path, steps, rows)
         return area(np.array(steps), np.array(curve), lo, hi), curve
 
     base_area, base_curve = icl_area(exp.baseline.path)
