@@ -44,12 +44,15 @@ HEAD_TYPES = {"induction": prefix_matching_score, "previous-token": previous_tok
 @torch.no_grad()
 def probe_model(model, probe: torch.Tensor, types=tuple(HEAD_TYPES)) -> dict:
     """Run the probe once: a layer x head matrix per head type plus copy-target metrics."""
+    from .model import eager_attention
+
     half = probe.shape[1] // 2
     was_training = model.training
     model.eval()
-    out = model(input_ids=probe, output_attentions=True)
+    with eager_attention(model):
+        out = model(input_ids=probe, output_attentions=True)
     model.train(was_training)
-    attn = torch.stack(out.attentions)  # [layers, seqs, heads, q, k]
+    attn = torch.stack(out.attentions).float().cpu()  # [layers, seqs, heads, q, k]
     scores = {t: HEAD_TYPES[t](attn, half).mean(1).numpy() for t in types}  # mean over seqs
     scores["copy_logprob"] = float(copy_target_logprob(out.logits, probe).mean())
     return scores
@@ -73,16 +76,29 @@ def icl_positions(ctx: int) -> tuple[int, int, int]:
     return early, late, band
 
 
+EVAL_LOGITS = 2**28
+
+
 @torch.no_grad()
 def icl_and_loss(model, rows: torch.Tensor) -> dict:
     """Held-out loss and ICL score (loss at late positions minus loss at early positions)."""
     was_training = model.training
     model.eval()
-    logits = model(input_ids=rows).logits.float()
+    # at most EVAL_LOGITS logits at once (a 2,048-token row over a 50k vocabulary is 0.1 G);
+    # every CPU scale fits one pass, so their numbers are those of the unbatched evaluation
+    step = max(1, EVAL_LOGITS // (rows.shape[1] * model.config.vocab_size))
+    parts = []
+    for i in range(0, rows.shape[0], step):
+        chunk = rows[i : i + step]
+        logits = model(input_ids=chunk).logits.float()
+        parts.append(
+            F.cross_entropy(
+                logits[:, :-1].reshape(-1, logits.shape[-1]), chunk[:, 1:].reshape(-1), reduction="none"
+            ).view(chunk.shape[0], -1)
+        )
+        del logits
     model.train(was_training)
-    nll = F.cross_entropy(
-        logits[:, :-1].reshape(-1, logits.shape[-1]), rows[:, 1:].reshape(-1), reduction="none"
-    ).view(rows.shape[0], -1)
+    nll = parts[0] if len(parts) == 1 else torch.cat(parts)
     per_pos = nll.mean(0)  # per_pos[j] is the loss of predicting token j+1
     early, late, band = icl_positions(rows.shape[1])
 

@@ -1,10 +1,14 @@
 """GPT-NeoX (the Pythia architecture) from `transformers`, built from a scale's ModelConfig.
 
-Eager attention is forced so attention patterns can be read; dropout is off (as in Pythia);
+Attention is eager by default (the CPU results were computed so); SDPA may run the forward
+passes that read no pattern, and `eager_attention` switches back wherever one is read.
+Dropout is off (as in Pythia);
 rotary on 25% of head dims, parallel residual, untied embeddings, `<|endoftext|>` = 0.
 """
 
 from __future__ import annotations
+
+import contextlib
 
 import torch
 import torch.nn.functional as F
@@ -63,14 +67,27 @@ def neox_config(cfg: ModelConfig):
     return config
 
 
-def build_model(cfg: ModelConfig, init_seed: int):
-    """A freshly initialised GPTNeoXForCausalLM; the same seed gives the same weights."""
+def build_model(cfg: ModelConfig, init_seed: int, attention: str = "eager"):
+    """A freshly initialised GPTNeoXForCausalLM; the same seed gives the same weights (on the
+    CPU: the caller moves it to its device, so the init does not depend on the device)."""
     from transformers import GPTNeoXForCausalLM
 
     torch.manual_seed(init_seed)
     model = GPTNeoXForCausalLM(neox_config(cfg))
-    model.config._attn_implementation = "eager"
+    model.config._attn_implementation = attention
     return stabilise_layer_norms(model)
+
+
+@contextlib.contextmanager
+def eager_attention(model):
+    """Eager attention inside the block: patterns can only be read from the eager kernel.
+    transformers looks the kernel up in the shared config on every forward pass."""
+    before = model.config._attn_implementation
+    model.config._attn_implementation = "eager"
+    try:
+        yield model
+    finally:
+        model.config._attn_implementation = before
 
 
 def n_params(model) -> int:

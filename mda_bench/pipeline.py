@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .corpus import Document, build_corpus, category_shares, corpus_hash
+from .device import facts
 from .errors import MdaError
 from .progress import progress_bar
 from .scales import Scale
@@ -105,6 +106,7 @@ def train_config(scale: Scale, data: Data, init_seed: int, weights: np.ndarray |
         "probe": scale.probe,
         "init_seed": init_seed,
         "weights": wkey,
+        **({"runtime": scale.runtime.key()} if scale.runtime.key() else {}),
     }
 
 
@@ -125,9 +127,10 @@ def train_stage(
             np.save(part / "weights.npy", weights)
         with progress_bar(scale.train.steps, f"train {scale.name}", "step", enabled=progress) as bar:
 
-            def on_step(step: int, loss: float) -> None:
+            def on_step(step: int, loss: float | None) -> None:
                 bar.n = step
-                bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
+                if loss is not None:
+                    bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
                 bar.update(0)
 
             train_run(
@@ -146,6 +149,7 @@ def train_stage(
             "corpus_hash": data.corpus_hash,
             "seeds": {**data.seeds, "init": init_seed, "probe": scale.probe.seed},
             **cpu_facts(),
+            **facts(scale.runtime),
         }
 
     done = store.compute("train", cfg, build)

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .device import Runtime, facts
 from .errors import MdaError
 from .interventions import Plan, Window
 from .pipeline import Data, Run
@@ -60,20 +61,22 @@ def horizon_step(window: Window, total_steps: int, margin: float = 0.5) -> int:
     return min(total_steps, window.end + max(1, round(margin * (window.end - window.start))))
 
 
-def _config(baseline: Run, window: Window, horizon: int, plan: Plan) -> dict:
+def _config(baseline: Run, window: Window, horizon: int, plan: Plan, runtime: Runtime) -> dict:
     return {
         "version": RETRAIN_VERSION,
         "baseline": baseline.key,
         "branch_step": window.start,
         "end_step": horizon,
         "plan": plan.key(),
+        # a branch computed on another device or precision is another branch
+        **({"runtime": runtime.key()} if runtime.key() else {}),
     }
 
 
 def _train_one(
     scale: Scale, store: Store, stream: TokenStream, baseline: Run, window, horizon, job, bar=None
 ):
-    cfg = _config(baseline, window, horizon, job.plan)
+    cfg = _config(baseline, window, horizon, job.plan, scale.runtime)
     branch = baseline.path / "ckpt" / f"step-{window.start:06d}"
 
     def on_step(step: int, loss: float) -> None:
@@ -97,6 +100,7 @@ def _train_one(
         return {
             "spec": asdict(job.spec),
             "n_selected": len(job.selected),
+            **facts(scale.runtime),
             **cpu_facts(),  # --jobs N trains each branch on cores // N threads
         }
 
@@ -127,7 +131,11 @@ def retrain_all(
     With n_jobs > 1 the branches train in that many processes, each with an equal share of
     torch's threads. Results are bit-identical for a given thread count per run.
     """
-    todo = [j for j in jobs if store.lookup("retrain", _config(baseline, window, horizon, j.plan))[1] is None]
+
+    def stored(job: Job) -> Path | None:
+        return store.lookup("retrain", _config(baseline, window, horizon, job.plan, scale.runtime))[1]
+
+    todo = [j for j in jobs if stored(j) is None]
     # one plan trained once, even if two specs share it
     uniq = list({j.plan.key(): j for j in todo}.values())
     per_run = horizon - window.start
@@ -160,7 +168,7 @@ def retrain_all(
                 pool.join()
     out = []
     for job in jobs:
-        key, done = store.lookup("retrain", _config(baseline, window, horizon, job.plan))
+        key, done = store.lookup("retrain", _config(baseline, window, horizon, job.plan, scale.runtime))
         out.append(Branch(job.spec, key, done, read_records(done / "ckpt"), job.selected))
     return out
 

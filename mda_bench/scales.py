@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from .corpus import CorpusConfig
+from .device import Runtime
 from .errors import MdaError
 from .stream import RepeatRows
 
@@ -68,6 +69,8 @@ class Scale:
     seeds: int = 1  # default independent baselines per claim (`run --seeds`)
     tokenizer: str = "bpe"  # "bpe": trained locally on the corpus; else a hub tokenizer name
     cpu: bool = True
+    # how it computes (device, precision, micro-batch): set by the CLI, not by the recipe
+    runtime: Runtime = field(default_factory=Runtime)
 
     def validate(self) -> None:
         """Every field against its stated range (RANGES); one line naming the first one out."""

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from .device import Runtime, deterministic
 from .errors import MdaError
 from .heads import icl_and_loss, make_probe, probe_model
 from .interventions import Plan
@@ -63,13 +64,36 @@ def make_optimizer(model, cfg: TrainConfig) -> torch.optim.AdamW:
     )
 
 
-def row_losses(model, tokens: torch.Tensor) -> torch.Tensor:
-    """Mean next-token loss of each row, [B]."""
-    logits = model(input_ids=tokens).logits
-    nll = F.cross_entropy(
-        logits[:, :-1].reshape(-1, logits.shape[-1]), tokens[:, 1:].reshape(-1), reduction="none"
-    )
-    return nll.view(tokens.shape[0], -1).mean(1)
+def row_losses(model, tokens: torch.Tensor, ce_chunk: int = 0) -> torch.Tensor:
+    """Mean next-token loss of each row, [B].
+
+    With `ce_chunk`, the vocabulary projection and cross-entropy run `ce_chunk` positions at a
+    time and are recomputed in the backward pass, so a 2,048-token row never holds its
+    [ctx, 50k] logits (0.4 GB a row in fp32) at once; equal to the unchunked loss up to rounding.
+    """
+    if not ce_chunk:
+        logits = model(input_ids=tokens).logits
+        nll = F.cross_entropy(
+            logits[:, :-1].reshape(-1, logits.shape[-1]), tokens[:, 1:].reshape(-1), reduction="none"
+        )
+        return nll.view(tokens.shape[0], -1).mean(1)
+    from torch.utils.checkpoint import checkpoint
+
+    hidden = model.gpt_neox(input_ids=tokens).last_hidden_state[:, :-1]
+    targets = tokens[:, 1:]
+    head = model.get_output_embeddings()  # `embed_out` in Pythia's checkpoints, `lm_head` here
+    total = hidden.new_zeros(tokens.shape[0], dtype=torch.float32)
+    for i in range(0, targets.shape[1], ce_chunk):
+        h, y = hidden[:, i : i + ce_chunk], targets[:, i : i + ce_chunk]
+        total = total + checkpoint(_chunk_nll, head, h, y, use_reentrant=False)
+    return total / targets.shape[1]
+
+
+def _chunk_nll(head: torch.nn.Module, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Summed next-token loss of each row over one chunk of positions, [B] (fp32)."""
+    logits = head(hidden).float()
+    nll = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="none")
+    return nll.view(targets.shape).sum(1)
 
 
 def weighted_loss(losses: torch.Tensor, weights: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
@@ -83,7 +107,8 @@ def _save_optimizer(opt: torch.optim.AdamW, names: dict, path: Path) -> None:
     flat = {}
     for p, st in opt.state.items():
         for k, v in st.items():
-            flat[f"{names[p]}::{k}"] = v.detach().clone().reshape(-1) if v.ndim == 0 else v
+            v = v.detach().cpu()
+            flat[f"{names[p]}::{k}"] = v.clone().reshape(-1) if v.ndim == 0 else v
     save_file(flat, str(path))
 
 
@@ -92,7 +117,8 @@ def _load_optimizer(opt: torch.optim.AdamW, params: dict, path: Path) -> None:
     for key, v in flat.items():
         name, k = key.split("::")
         p = params[name]
-        opt.state[p][k] = v.reshape(()) if k == "step" else v
+        # AdamW keeps its step count on the CPU unless it runs capturable/fused
+        opt.state[p][k] = v.reshape(()) if k == "step" else v.to(p.device)
 
 
 def save_checkpoint(model, opt, step: int, scores: dict, ckpt_dir: Path) -> None:
@@ -102,7 +128,8 @@ def save_checkpoint(model, opt, step: int, scores: dict, ckpt_dir: Path) -> None
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
-        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp / "model.safetensors"))
+        weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+        save_file(weights, str(tmp / "model.safetensors"))
         names = {p: n for n, p in model.named_parameters()}
         _save_optimizer(opt, names, tmp / "optim.safetensors")
     except SafetensorError as exc:  # a full disk arrives as safetensors' own error type
@@ -116,7 +143,8 @@ def load_checkpoint(model, opt, path: Path) -> dict:
     import json
 
     try:
-        model.load_state_dict(load_file(str(path / "model.safetensors")))
+        device = next(model.parameters()).device
+        model.load_state_dict(load_file(str(path / "model.safetensors"), device=str(device)))
         if opt is not None:
             _load_optimizer(opt, dict(model.named_parameters()), path / "optim.safetensors")
         return json.loads((path / "scores.json").read_text())
@@ -164,8 +192,8 @@ def train_run(
     stops at that step instead of the last: a retraining run through one window.
     `stop_after` stops early after that many steps (to test resumption).
     """
-    cfg = scale.train
-    torch.use_deterministic_algorithms(True)
+    cfg, rt = scale.train, scale.runtime
+    deterministic(rt)
     if stream.n_rows < cfg.steps * cfg.batch_size:
         raise MdaError(f"stream has {stream.n_rows} rows, training needs {cfg.steps * cfg.batch_size}")
     if plan is None:
@@ -173,11 +201,11 @@ def train_run(
     elif weights is not None:
         raise MdaError("give train_run either weights or a plan, not both")
     last = cfg.steps if end_step is None else end_step
-    model = build_model(scale.model, init_seed)
+    model = build_model(scale.model, init_seed, attention=rt.attention).to(rt.device)
     model.train()
-    opt = make_optimizer(model, cfg)
-    probe = make_probe(scale.model.vocab_size, scale.probe)
-    heldout = torch.from_numpy(stream.heldout.astype(np.int64))
+    opt = make_optimizer(model, cfg)  # fp32 master weights and moments at either precision
+    probe = make_probe(scale.model.vocab_size, scale.probe).to(rt.device)
+    heldout = torch.from_numpy(stream.heldout.astype(np.int64)).to(rt.device)
     ckpt_dir = run_dir / "ckpt"
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     wanted = set(checkpoint_steps(cfg)) | {last}
@@ -195,28 +223,51 @@ def train_run(
     elif 0 in wanted:
         save_checkpoint(model, opt, 0, _record(0, evaluate(model, probe, heldout), None), ckpt_dir)
 
-    running: list[float] = []
+    running: list[torch.Tensor] = []  # per-step mean loss, kept on the device until a checkpoint
     for step in range(start, last):
         if stop_after is not None and step >= stop_after:
             break
         toks, w = plan.tokens(step, cfg.batch_size, stream)
-        tokens = torch.from_numpy(toks.astype(np.int64))
         for g in opt.param_groups:
             g["lr"] = lr_at(step, cfg)
-        losses = row_losses(model, tokens)
-        loss = weighted_loss(losses, torch.from_numpy(w), cfg.batch_size)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
-        opt.step()
-        running.append(float(losses.detach().mean()))
+        losses = train_step(model, opt, toks, w, cfg, rt)
+        running.append(losses.mean())
         if on_step is not None:
-            on_step(step + 1, running[-1])
+            # a CUDA step reports its loss every SYNC_EVERY steps: reading it waits for the GPU
+            sync = rt.device == "cpu" or (step + 1) % SYNC_EVERY == 0
+            on_step(step + 1, float(running[-1]) if sync else None)
         if step + 1 in wanted:
-            rec = _record(step + 1, evaluate(model, probe, heldout), float(np.mean(running)))
+            mean_loss = float(np.mean([float(x) for x in running]))
+            rec = _record(step + 1, evaluate(model, probe, heldout), mean_loss)
             save_checkpoint(model, opt, step + 1, rec, ckpt_dir)
             running = []
     return read_records(ckpt_dir)
+
+
+SYNC_EVERY = 25
+
+
+def train_step(model, opt, toks: np.ndarray, w: np.ndarray, cfg: TrainConfig, rt: Runtime) -> torch.Tensor:
+    """One update on one step's rows; returns every row's loss (detached).
+
+    The rows go through in micro-batches of `rt.micro_batch`: each adds sum_r w_r loss_r / B
+    to the gradients, so the accumulated gradient is the whole batch's (exact up to float
+    rounding; a zero-weight row still contributes nothing) and extra augmented rows beyond B
+    keep their share.
+    """
+    tokens = torch.from_numpy(toks.astype(np.int64)).to(rt.device, non_blocking=True)
+    weights = torch.from_numpy(w).to(rt.device, non_blocking=True)
+    opt.zero_grad(set_to_none=True)
+    mb = rt.micro_batch or len(tokens)
+    parts = []
+    for i in range(0, len(tokens), mb):
+        with rt.autocast():
+            losses = row_losses(model, tokens[i : i + mb], rt.ce_chunk)
+        weighted_loss(losses, weights[i : i + mb], cfg.batch_size).backward()
+        parts.append(losses.detach())
+    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
+    opt.step()
+    return parts[0] if len(parts) == 1 else torch.cat(parts)
 
 
 def cpu_facts() -> dict:

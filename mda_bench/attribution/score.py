@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..device import Runtime
 from . import STRATEGIES
 from .exact import exact_scores
 from .split import split_head
@@ -58,15 +59,25 @@ class InfluenceConfig:
             raise ValueError("damping must be >= 0")
 
 
-def kronfluence_arguments(cfg: InfluenceConfig) -> dict:
-    """The FactorArguments and ScoreArguments of a config, as plain dicts for the manifest
-    (none for `exact`, which does not go through kronfluence)."""
+def kronfluence_arguments(cfg: InfluenceConfig, runtime: Runtime | None = None) -> dict:
+    """The FactorArguments and ScoreArguments of a config (none for `exact`, which does not go
+    through kronfluence). Off the CPU default, bf16 runs the forward and backward passes under
+    autocast (factors, eigenbases and scores stay fp32) and the probe's query gradients are
+    summed before scoring (influence is linear in them: one query instead of n_seqs)."""
     from kronfluence.arguments import FactorArguments, ScoreArguments
 
     if cfg.strategy == "exact":
         return {}
-    fa = FactorArguments(strategy=cfg.strategy, use_empirical_fisher=cfg.empirical_fisher)
-    sa = ScoreArguments(damping_factor=cfg.damping, use_full_svd=True)
+    rt = runtime or Runtime()
+    if rt.key() is None:  # the CPU default: exactly the arguments the committed results used
+        fa = FactorArguments(strategy=cfg.strategy, use_empirical_fisher=cfg.empirical_fisher)
+        sa = ScoreArguments(damping_factor=cfg.damping, use_full_svd=True)
+        return {"factor_args": fa, "score_args": sa}
+    amp = torch.bfloat16 if rt.precision == "bf16" else None
+    fa = FactorArguments(strategy=cfg.strategy, use_empirical_fisher=cfg.empirical_fisher, amp_dtype=amp)
+    sa = ScoreArguments(
+        damping_factor=cfg.damping, use_full_svd=True, amp_dtype=amp, aggregate_query_gradients=True
+    )
     return {"factor_args": fa, "score_args": sa}
 
 
@@ -74,15 +85,19 @@ def plain_args(args) -> dict:
     return {k: (str(v) if isinstance(v, torch.dtype) else v) for k, v in asdict(args).items()}
 
 
-def head_model(model, layer: int, head: int, cfg: InfluenceConfig) -> tuple[torch.nn.Module, HeadTask]:
-    """What either scorer sees: the split head (or, with `whole_layer`, the model itself) with
-    eager attention, in eval mode, under deterministic kernels; and the head's Task."""
+def head_model(
+    model, layer: int, head: int, cfg: InfluenceConfig, attention: str = "eager"
+) -> tuple[torch.nn.Module, HeadTask]:
+    """What either scorer sees: the split head (or, with `whole_layer`, the model itself) in
+    eval mode, under deterministic kernels; and the head's Task. The split layer computes its
+    pattern by hand; the other layers run `attention` (SDPA on CUDA), and the unsplit model is
+    eager throughout, since its probe reads the pattern from `output_attentions`."""
     cfg.validate()
     torch.use_deterministic_algorithms(True)
     # A copy either way: kronfluence wraps the tracked modules in place, and the caller's model
     # (and its attention implementation) must stay as it was for a second call.
     net = copy.deepcopy(model) if cfg.whole_layer else split_head(model, layer, head)
-    net.config._attn_implementation = "eager"
+    net.config._attn_implementation = "eager" if cfg.whole_layer else attention
     return net.eval(), HeadTask(layer, head, cfg.probe, whole_layer=cfg.whole_layer)
 
 
@@ -92,12 +107,21 @@ class HeadInfluence:
     Use as a context manager; factors live in a temporary folder removed on exit.
     """
 
-    def __init__(self, model, layer: int, head: int, cfg: InfluenceConfig, workdir: Path | None = None):
+    def __init__(
+        self,
+        model,
+        layer: int,
+        head: int,
+        cfg: InfluenceConfig,
+        workdir: Path | None = None,
+        runtime: Runtime | None = None,
+    ):
         from kronfluence.analyzer import Analyzer, prepare_model
 
         self.cfg = cfg
-        net, task = head_model(model, layer, head, cfg)
-        self.args = kronfluence_arguments(cfg)
+        rt = runtime or Runtime()
+        net, task = head_model(model, layer, head, cfg, rt.attention)
+        self.args = kronfluence_arguments(cfg, rt)
         logging.getLogger("kronfluence").setLevel(logging.WARNING)
         self._tmp = tempfile.TemporaryDirectory(dir=workdir)
         self._warn = warnings.catch_warnings()
@@ -106,7 +130,12 @@ class HeadInfluence:
         warnings.filterwarnings("ignore", message=".*GradScaler.*", category=FutureWarning)
         quiet = not sys.stderr.isatty()
         self.analyzer = Analyzer(
-            "head", prepare_model(net, task), task, cpu=True, output_dir=self._tmp.name, disable_tqdm=quiet
+            "head",
+            prepare_model(net, task),
+            task,
+            cpu=rt.device == "cpu",
+            output_dir=self._tmp.name,
+            disable_tqdm=quiet,
         )
 
     def __enter__(self) -> HeadInfluence:
@@ -146,7 +175,7 @@ class HeadInfluence:
             )
             scores = self.analyzer.load_pairwise_scores("scores")["all_modules"]
             # one row of scores per probe sequence; the probe is their mean (influence is linear)
-            out.append(scores.double().sum(0).numpy() / len(queries))
+            out.append(scores.double().sum(0).cpu().numpy() / len(queries))
         return np.concatenate(out) if out else np.zeros(0)
 
 
@@ -166,6 +195,7 @@ def influence_scores(
     cfg: InfluenceConfig,
     fit_rows: np.ndarray | None = None,
     workdir: Path | None = None,
+    runtime: Runtime | None = None,
 ) -> np.ndarray:
     """Influence of each of `rows` ([n, ctx] token ids) on the mean probe of head (layer, head).
 
@@ -176,6 +206,6 @@ def influence_scores(
     if cfg.strategy == "exact":
         net, task = head_model(model, layer, head, cfg)
         return exact_scores(net, task, rows, fit, probe, cfg, progress=sys.stderr.isatty())
-    with HeadInfluence(model, layer, head, cfg, workdir) as hi:
+    with HeadInfluence(model, layer, head, cfg, workdir, runtime) as hi:
         hi.fit(fit)
         return hi.score(rows, probe)

@@ -89,7 +89,9 @@ class SplitAttention(nn.Module):
         cos, sin = position_embeddings
         q, k = apply_rotary_pos_emb(q, k, cos, sin)
         scores = torch.matmul(q, k.transpose(2, 3)) * self.scaling
-        if attention_mask is not None:
+        if attention_mask is not None and attention_mask.dtype == torch.bool:  # SDPA's mask: True = keep
+            scores = scores.masked_fill(~attention_mask[..., : k.shape[-2]], torch.finfo(scores.dtype).min)
+        elif attention_mask is not None:  # eager's additive mask
             scores = scores + attention_mask[..., : k.shape[-2]]
         else:  # causal mask by hand when the model passes none
             causal = torch.ones(seq, seq, dtype=torch.bool, device=q.device).tril()
@@ -109,7 +111,8 @@ class SplitAttention(nn.Module):
 def split_head(model: nn.Module, layer: int, head: int) -> nn.Module:
     """A deep copy of a GPTNeoXForCausalLM with head (layer, head) in its own modules.
 
-    The copy uses eager attention. Module names of the head: `split_module_names`.
+    The copy uses eager attention (a caller may set SDPA for the other layers: the split layer
+    computes its pattern itself either way). Module names of the head: `split_module_names`.
     """
     n_heads = model.config.num_attention_heads
     if not (0 <= layer < model.config.num_hidden_layers and 0 <= head < n_heads):
@@ -117,7 +120,8 @@ def split_head(model: nn.Module, layer: int, head: int) -> nn.Module:
     out = copy.deepcopy(model)
     out.config._attn_implementation = "eager"
     block = out.gpt_neox.layers[layer]
-    block.attention = SplitAttention(block.attention, head, n_heads)
+    device = block.attention.query_key_value.weight.device
+    block.attention = SplitAttention(block.attention, head, n_heads).to(device)
     return out
 
 

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from ..categories import CATEGORIES
+from ..device import Runtime, facts
 from ..errors import MdaError
 from ..heads import locate_unit, make_probe
 from ..model import build_model
@@ -55,18 +56,19 @@ def _checkpoint_model(scale: Scale, run: Run, step: int):
     path = run.path / "ckpt" / f"step-{step:06d}"
     if not path.is_dir():
         raise MdaError(f"run {run.path} has no checkpoint at step {step}")
-    model = build_model(scale.model, 0)
+    model = build_model(scale.model, 0, attention=scale.runtime.attention).to(scale.runtime.device)
     load_checkpoint(model, None, path)
     return model.eval()
 
 
 @torch.no_grad()
-def _row_losses(model, rows: np.ndarray, batch: int) -> np.ndarray:
-    out = [
-        row_losses(model, torch.from_numpy(rows[i : i + batch].astype(np.int64)))
-        for i in range(0, len(rows), batch)
-    ]
-    return torch.cat(out).double().numpy()
+def _row_losses(model, rows: np.ndarray, batch: int, rt: Runtime) -> np.ndarray:
+    out = []
+    for i in range(0, len(rows), batch):
+        with rt.autocast():
+            chunk = torch.from_numpy(rows[i : i + batch].astype(np.int64)).to(rt.device)
+            out.append(row_losses(model, chunk, rt.ce_chunk).float())
+    return torch.cat(out).double().cpu().numpy()
 
 
 def default_window_start(scale: Scale, run: Run, unit: str) -> int:
@@ -111,6 +113,7 @@ def attribute_stage(
         "window_start": window_start,
         "influence": influence,
         "n_extreme": n_extreme,
+        **({"runtime": scale.runtime.key()} if scale.runtime.key() else {}),
     }
 
     def build(part: Path) -> dict:
@@ -124,9 +127,11 @@ def attribute_stage(
             f"({influence.strategy}, probe {influence.probe}) ..."
         )
         t0 = time.time()
-        scores = influence_scores(model, located["layer"], located["head"], rows, probe, influence)
+        scores = influence_scores(
+            model, located["layer"], located["head"], rows, probe, influence, runtime=scale.runtime
+        )
         seconds = time.time() - t0
-        losses = _row_losses(model, rows, influence.score_batch_size)
+        losses = _row_losses(model, rows, influence.score_batch_size, scale.runtime)
         table = _table(data, row_ids, B, scores, losses)
         _write_table(part / "scores.csv", table)
         order = np.argsort(-scores, kind="stable")
@@ -137,13 +142,14 @@ def attribute_stage(
                     text = tok.decode(rows[i].tolist(), skip_special_tokens=False)
                     f.write(json.dumps({**table[i], "text": text}) + "\n")
         (part / "unit.json").write_text(json.dumps({**located, "checkpoint": end}, indent=2))
-        args = kronfluence_arguments(influence)
+        args = kronfluence_arguments(influence, scale.runtime)
         return {
             "unit": {**located, "checkpoint": end},
             "kronfluence": {k: plain_args(v) for k, v in args.items()},
             "rows": len(row_ids),
             "influence_seconds": round(seconds, 2),
             "corpus_hash": data.corpus_hash,
+            **({} if scale.runtime.key() is None else facts(scale.runtime)),
         }
 
     done = store.compute("attribution", cfg, build, fresh=True)

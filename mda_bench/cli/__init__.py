@@ -15,6 +15,8 @@ import sys
 # x86 machine of the last decade and measured no slower here than AVX-512 (docs/determinism.md).
 if platform.machine() in ("x86_64", "AMD64"):
     os.environ.setdefault("ATEN_CPU_CAPABILITY", "avx2")
+# cuBLAS is deterministic only with a pinned workspace, set before its first call (no-op on CPU).
+os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
 import click  # noqa: E402
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from ..attribution import STRATEGIES
+from ..device import DEVICES, PRECISIONS, Runtime, resolve
 from ..errors import MdaError
 from ..scales import SCALES, Scale, get_scale
 from ..store import Store
@@ -43,7 +44,16 @@ def override(scale: Scale, corpus: str | None, sets: tuple[str, ...]) -> Scale:
             raise MdaError(f"--set {path}: {raw!r} is not a valid {type(current).__name__}") from None
         scale = dataclasses.replace(scale, **{section: dataclasses.replace(sub, **{name: value})})
     scale.validate()
-    return scale
+    return dataclasses.replace(scale, runtime=runtime())
+
+
+def runtime() -> Runtime:
+    """The Runtime that --device, --precision and --micro-batch of this command ask for."""
+    ctx = click.get_current_context(silent=True)
+    meta = ctx.meta if ctx is not None else {}
+    return resolve(
+        meta.get("mda.device", "auto"), meta.get("mda.precision", "fp32"), meta.get("mda.micro_batch", 0)
+    )
 
 
 def open_store(path: str) -> Store:
@@ -88,7 +98,7 @@ def command_line(head: str) -> str:
     for p in ctx.command.params:
         if not isinstance(p, click.Option) or p.name == "scale":
             continue
-        value = ctx.params[p.name]
+        value = ctx.params[p.name] if p.expose_value else ctx.meta.get(f"mda.{p.name}", p.default)
         if p.is_flag:
             parts += [p.opts[0]] if value else []
         elif p.multiple:
@@ -99,8 +109,44 @@ def command_line(head: str) -> str:
 
 
 # --------------------------------------------------------------------------- decorators
+def _remember(ctx: click.Context, param: click.Parameter, value):
+    ctx.meta[f"mda.{param.name}"] = value
+    return value
+
+
+def runtime_options(f):
+    """--device, --precision, --micro-batch: how a run computes (kept in the click context and
+    applied by `override`, so every command that takes a scale takes them)."""
+    common = {"expose_value": False, "callback": _remember}
+    f = click.option(
+        "--micro-batch",
+        default=0,
+        show_default=True,
+        type=click.IntRange(min=0),
+        help="Rows per forward/backward pass, gradients accumulated exactly (0: the whole step).",
+        **common,
+    )(f)
+    f = click.option(
+        "--precision",
+        default="fp32",
+        show_default=True,
+        type=click.Choice(PRECISIONS),
+        help="bf16: autocast forward passes; master weights and optimizer state stay fp32.",
+        **common,
+    )(f)
+    return click.option(
+        "--device",
+        default="auto",
+        show_default=True,
+        type=click.Choice(DEVICES),
+        help="auto: CUDA where torch sees one, else the CPU. Results are keyed by device.",
+        **common,
+    )(f)
+
+
 def scale_options(f):
-    """--scale, --store, --corpus and --set."""
+    """--scale, --store, --corpus, --set and the runtime options."""
+    f = runtime_options(f)
     f = click.option(
         "--set",
         "sets",
