@@ -63,16 +63,20 @@ def check_micro(device: str) -> dict:
     """Items 1 and 2: CPU vs `device` at fp32, and `device` twice."""
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        cpu, _ = _micro_run("cpu", root / "cpu", root / "data")
+        cpu, w0 = _micro_run("cpu", root / "cpu", root / "data")
         t0 = time.perf_counter()
         dev1, w1 = _micro_run(device, root / "dev1", root / "data")
         seconds = time.perf_counter() - t0
         dev2, w2 = _micro_run(device, root / "dev2", root / "data")
     gap = _head_gap(cpu, dev1)
+    # a distinct computation, not the CPU's numbers again: the weights differ by rounding
+    wgap = max(float((w0[k] - w1[k]).abs().max()) for k in w0)
     same = w1.keys() == w2.keys() and all(torch.equal(w1[k], w2[k]) for k in w1) and dev1 == dev2
     return {
         "micro_head_gap_vs_cpu": gap,
         "micro_head_gap_ok": gap <= HEAD_TOL,
+        "micro_weight_gap_vs_cpu": wgap,
+        "micro_heldout_loss_gap_vs_cpu": abs(cpu[-1]["heldout_loss"] - dev1[-1]["heldout_loss"]),
         "micro_repeat_identical": bool(same),
         "micro_train_seconds": round(seconds, 2),
     }
@@ -94,8 +98,11 @@ def _peak_gb(rt: Runtime) -> float | None:
     return round(torch.cuda.max_memory_allocated() / 2**30, 2) if rt.device == "cuda" else None
 
 
-def train_throughput(cfg: ModelConfig, rows: int, rt: Runtime, steps: int = 5, warmup: int = 2) -> dict:
-    """Tokens/s of full training steps (forward, backward, clip, AdamW) and peak memory."""
+def train_throughput(
+    cfg: ModelConfig, rows: int, rt: Runtime, steps: int = 5, warmup: int = 2, compile: bool = False
+) -> dict:
+    """Tokens/s of full training steps (forward, backward, clip, AdamW) and peak memory;
+    `compile` runs the transformer body under torch.compile (in place: same parameter names)."""
     from .model import build_model
     from .train import make_optimizer, train_step
 
@@ -103,6 +110,8 @@ def train_throughput(cfg: ModelConfig, rows: int, rt: Runtime, steps: int = 5, w
     train = get_scale("pythia-14m").train
     model = build_model(cfg, 0, attention=rt.attention).to(rt.device).train()
     opt = make_optimizer(model, train)
+    if compile:
+        model.gpt_neox.compile()
     g = np.random.default_rng(0)
     toks = g.integers(1, cfg.vocab_size, (rows, cfg.ctx + 1)).astype(np.int64)[:, : cfg.ctx]
     w = np.ones(rows, np.float32)
@@ -173,16 +182,23 @@ def run_check(device: str, quick: bool, log=print) -> dict:
     cfg, rows, micro = _shapes(quick)
     out["shapes"] = {"model": dataclasses.asdict(cfg), "rows_per_step": rows, "micro_batch": micro}
     out["train"] = {}
-    variants = [(p, a, 0) for p in ("fp32", "bf16") for a in ("eager", "sdpa")] + [("bf16", "sdpa", 512)]
+    # (precision, attention, cross-entropy chunk, micro-batch multiple, torch.compile)
+    variants = [(p, a, 0, 1, False) for p in ("fp32", "bf16") for a in ("eager", "sdpa")]
+    variants += [
+        ("bf16", "sdpa", 512, 1, False),
+        ("bf16", "sdpa", 512, 4, False),
+        ("bf16", "sdpa", 512, 4, True),
+    ]
     if base.device == "cpu":  # torch's bf16 SDPA kernel on the CPU needs AVX-512 (the CLI pins AVX2)
         variants = [v for v in variants if v[:2] != ("bf16", "sdpa")]
-    for precision, attention, chunk in variants:
+    for precision, attention, chunk, mult, comp in variants:
         rt = dataclasses.replace(
-            base, precision=precision, attention=attention, micro_batch=micro, ce_chunk=chunk
+            base, precision=precision, attention=attention, micro_batch=micro * mult, ce_chunk=chunk
         )
         name = f"{precision}-{attention}" + (f"-ce{chunk}" if chunk else "")
+        name += (f"-mb{micro * mult}" if mult > 1 else "") + ("-compile" if comp else "")
         log(f"3. training throughput, {name} ...")
-        out["train"][name] = _guarded(train_throughput, cfg, rows, rt)
+        out["train"][name] = _guarded(train_throughput, cfg, rows * mult, rt, compile=comp)
     n_score = 32 if quick else 256
     out["scoring"], scores = {}, {}
     for precision in ("fp32", "bf16"):
