@@ -38,22 +38,51 @@ class Window:
         return np.arange(self.start * self.batch_size, self.end * self.batch_size)
 
 
+# Rows per slice when a sparse plan streams its dense bytes into the key hash.
+_KEY_CHUNK = 1 << 22
+
+
 @dataclass
 class Plan:
-    """Per-row loss weights, extra rows per step, and an optional row permutation."""
+    """Per-row loss weights, extra rows per step, and an optional row permutation.
+
+    Weights and order come dense (an array over every stream row) or sparse (only the rows
+    that differ from 1 / from the identity): at Pythia's 146M rows a dense weight array is
+    586 MB and a dense order 1.2 GB, while an intervention touches one window. Both forms
+    train the same batches and have the same key.
+    """
 
     n_rows: int
     weights: np.ndarray | None = None  # [n_rows] float32; None = all ones
     extras: dict[int, np.ndarray] = field(default_factory=dict)  # step -> extra row ids
     order: np.ndarray | None = None  # row id trained at each stream position; None = identity
     inserted: dict[int, np.ndarray] = field(default_factory=dict)  # step -> [n, ctx] new token rows
+    # sparse forms: (sorted row ids, their weights) and (sorted positions, the row trained there)
+    sparse_weights: tuple[np.ndarray, np.ndarray] | None = None
+    sparse_order: tuple[np.ndarray, np.ndarray] | None = None
+
+    def __post_init__(self) -> None:
+        if self.weights is not None and self.sparse_weights is not None:
+            raise MdaError("a plan has dense or sparse weights, not both")
+        if self.order is not None and self.sparse_order is not None:
+            raise MdaError("a plan has a dense or a sparse order, not both")
 
     def batch(self, step: int, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
         """(row ids, loss weights) trained at `step`: its B positions, then any extras."""
         pos = np.arange(step * batch_size, (step + 1) * batch_size)
-        rows = pos if self.order is None else self.order[pos]
+        if self.order is not None:
+            rows = self.order[pos]
+        elif self.sparse_order is not None:
+            rows = _lookup(self.sparse_order, pos, pos)
+        else:
+            rows = pos
         rows = np.concatenate([rows, self.extras.get(step, np.zeros(0, dtype=np.int64))])
-        w = np.ones(len(rows), np.float32) if self.weights is None else self.weights[rows]
+        if self.weights is not None:
+            w = self.weights[rows]
+        elif self.sparse_weights is not None:
+            w = _lookup(self.sparse_weights, rows, np.ones(len(rows), np.float32))
+        else:
+            w = np.ones(len(rows), np.float32)
         return rows, w
 
     def tokens(self, step: int, batch_size: int, stream) -> tuple[np.ndarray, np.ndarray]:
@@ -67,19 +96,61 @@ class Plan:
         return tokens, w
 
     def key(self) -> str:
-        """A content hash: two plans with the same key train on exactly the same batches."""
+        """A content hash: two plans with the same key train on exactly the same batches. A
+        sparse plan hashes the bytes its dense form would have, a slice at a time."""
+        if "_key" in self.__dict__:
+            return self.__dict__["_key"]
         h = hashlib.sha256()
-        h.update(b"ones" if self.weights is None else self.weights.astype(np.float32).tobytes())
+        if self.sparse_weights is not None:
+            _hash_dense(
+                h, self.n_rows, self.sparse_weights, np.float32, lambda a, b: np.ones(b - a, np.float32)
+            )
+        else:
+            h.update(b"ones" if self.weights is None else self.weights.astype(np.float32).tobytes())
         for s in sorted(self.extras):
             h.update(f"{s}:".encode() + np.asarray(self.extras[s], np.int64).tobytes())
-        h.update(b"id" if self.order is None else self.order.astype(np.int64).tobytes())
+        if self.sparse_order is not None:
+            _hash_dense(
+                h, self.n_rows, self.sparse_order, np.int64, lambda a, b: np.arange(a, b, dtype=np.int64)
+            )
+        else:
+            h.update(b"id" if self.order is None else self.order.astype(np.int64).tobytes())
         for s in sorted(self.inserted):  # absent for older plans, so their keys are unchanged
             h.update(f"ins{s}:".encode() + np.asarray(self.inserted[s], np.int32).tobytes())
-        return h.hexdigest()[:16]
+        self.__dict__["_key"] = h.hexdigest()[:16]
+        return self.__dict__["_key"]
 
     @property
     def is_identity(self) -> bool:
-        return self.weights is None and not self.extras and self.order is None and not self.inserted
+        return (
+            self.weights is None
+            and self.sparse_weights is None
+            and not self.extras
+            and self.order is None
+            and self.sparse_order is None
+            and not self.inserted
+        )
+
+
+def _lookup(table: tuple[np.ndarray, np.ndarray], query: np.ndarray, default: np.ndarray) -> np.ndarray:
+    """default, with the entries of `query` found among table's sorted keys replaced."""
+    keys, values = table
+    idx = np.searchsorted(keys, query).clip(max=max(len(keys) - 1, 0))
+    hit = keys[idx] == query if len(keys) else np.zeros(len(query), bool)
+    out = np.array(default, copy=True)
+    out[hit] = values[idx[hit]]
+    return out
+
+
+def _hash_dense(h, n: int, table: tuple[np.ndarray, np.ndarray], dtype, base) -> None:
+    """Feed `h` the bytes of the dense array (`base` with table's entries set), in slices."""
+    keys, values = table
+    for a in range(0, n, _KEY_CHUNK):
+        b = min(n, a + _KEY_CHUNK)
+        chunk = base(a, b)
+        lo, hi = np.searchsorted(keys, [a, b])
+        chunk[keys[lo:hi] - a] = values[lo:hi]
+        h.update(chunk.astype(dtype).tobytes())
 
 
 # --------------------------------------------------------------------------- selections
@@ -111,10 +182,9 @@ def default_k(window: Window, fraction: float) -> int:
 
 # --------------------------------------------------------------------------- operations
 def remove(n_rows: int, selected: np.ndarray) -> Plan:
-    """Loss weight 0 for the selected rows, 1 for every other row."""
-    w = np.ones(n_rows, dtype=np.float32)
-    w[np.asarray(selected)] = 0.0
-    return Plan(n_rows, weights=w)
+    """Loss weight 0 for the selected rows, 1 for every other row (held sparsely)."""
+    rows = np.unique(np.asarray(selected, dtype=np.int64))
+    return Plan(n_rows, sparse_weights=(rows, np.zeros(len(rows), np.float32)))
 
 
 def augment(n_rows: int, selected: np.ndarray, window: Window, seed: int) -> Plan:
@@ -136,10 +206,8 @@ def augment(n_rows: int, selected: np.ndarray, window: Window, seed: int) -> Pla
 
 def reorder(n_rows: int, window: Window, seed: int) -> Plan:
     """The window's rows in a seeded random order; every row outside it stays put."""
-    order = np.arange(n_rows)
     rows = window.rows
-    order[rows] = np.random.default_rng([seed, 13]).permutation(rows)
-    return Plan(n_rows, order=order)
+    return Plan(n_rows, sparse_order=(rows, np.random.default_rng([seed, 13]).permutation(rows)))
 
 
 def insert(n_rows: int, new_rows: np.ndarray, start: int, end: int, seed: int) -> Plan:

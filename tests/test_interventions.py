@@ -24,8 +24,9 @@ def test_selections_are_exact_and_seeded():
 def test_remove_zeroes_only_the_selected_rows():
     sel = np.array([41, 55, 79])
     plan = iv.remove(N, sel)
-    assert (plan.weights[sel] == 0).all()
-    assert plan.weights.sum() == N - 3
+    w_all = np.concatenate([plan.batch(s, 4)[1] for s in range(N // 4)])
+    assert (w_all[sel] == 0).all()
+    assert w_all.sum() == N - 3
     rows, w = plan.batch(13, 4)  # step 13 holds rows 52..55
     assert rows.tolist() == [52, 53, 54, 55] and w.tolist() == [1, 1, 1, 0]
 
@@ -50,6 +51,8 @@ def test_augment_adds_exactly_k_later_rows_and_moves_nothing():
 
 def test_reorder_permutes_the_window_only():
     plan = iv.reorder(N, W, seed=1)
+    plan.order = np.concatenate([plan.batch(s, 4)[0] for s in range(N // 4)])  # its dense form
+    plan.sparse_order = None
     assert np.array_equal(plan.order[:40], np.arange(40)) and np.array_equal(
         plan.order[80:], np.arange(80, N)
     )
@@ -78,3 +81,49 @@ def test_insert_trains_each_new_row_once_in_its_range():
     assert iv.insert(N, new, 3, 8, seed=0).key() == plan.key()
     with pytest.raises(MdaError):
         iv.insert(N, new, 5, 5, seed=0)
+
+
+def _dense(plan: iv.Plan, n_steps: int, B: int) -> iv.Plan:
+    """The same plan with dense weights and order (what plans were before they went sparse)."""
+    rows = np.concatenate([plan.batch(s, B)[0][:B] for s in range(n_steps)])
+    w = np.concatenate([plan.batch(s, B)[1][:B] for s in range(n_steps)])
+    order = np.empty(len(rows), np.int64)
+    order[:] = rows
+    weights = np.ones(len(rows), np.float32)
+    weights[rows] = w
+    return iv.Plan(plan.n_rows, weights=weights, extras=plan.extras, order=order)
+
+
+@pytest.mark.parametrize(
+    "make", [lambda: iv.remove(N, np.array([3, 41, 55, 79])), lambda: iv.reorder(N, W, 2)]
+)
+def test_sparse_plans_train_the_dense_batches_under_the_dense_key(make, monkeypatch):
+    """Stored branches were keyed by dense plans; a sparse plan must find them again."""
+    monkeypatch.setattr(iv, "_KEY_CHUNK", 7)  # slices that do not divide the stream
+    plan = make()
+    dense = _dense(plan, N // 4, 4)
+    if plan.sparse_weights is not None:
+        dense.order = None
+        assert dense.key() == iv.Plan(N, weights=dense.weights).key()
+    else:
+        dense.weights = None
+    assert plan.key() == dense.key()
+    for step in range(N // 4):
+        for a, b in zip(plan.batch(step, 4), dense.batch(step, 4)):
+            assert np.array_equal(a, b)
+    with pytest.raises(MdaError):
+        iv.Plan(N, weights=np.ones(N, np.float32), sparse_weights=(np.array([1]), np.zeros(1, np.float32)))
+
+
+def test_a_plan_over_pythias_stream_stays_small():
+    """Removing 10% of one 1,000-step window of 146M rows: the plan holds the window, not the stream."""
+    n = 143_000 * 1024
+    window = iv.Window(1000, 2000, 1024)
+    sel = iv.random_k(window.rows, 102_400, seed=0)
+    plan = iv.remove(n, sel)
+    size = sum(a.nbytes for a in plan.sparse_weights)
+    assert size < 2_000_000  # vs 586 MB dense
+    rows, w = plan.batch(1500, 1024)
+    assert np.array_equal(w == 0, np.isin(rows, sel))
+    re = iv.reorder(n, window, seed=0)
+    assert sum(a.nbytes for a in re.sparse_order) < 20_000_000  # vs 1.2 GB dense

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import click
 
 from ..claims import CLAIM_IDS
@@ -146,7 +148,10 @@ def run(
     except ValueError as exc:
         raise MdaError(str(exc)) from None
     out_dir = report_dir(reports, sc, unit, strategy)
-    chash = config_key({"scale": sc, "experiment": cfg})[:16]
+    scale_dict = dataclasses.asdict(sc)
+    if sc.runtime.key() is None:  # the CPU default: the hash every earlier report printed
+        scale_dict.pop("runtime")
+    chash = config_key({"scale": scale_dict, "experiment": cfg})[:16]
     for cid in chosen:
         if cid in missing or cid in skipped:
             say(f"{cid}: {skipped.get(cid, 'not implemented yet')}; skipped")
