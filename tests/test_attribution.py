@@ -215,6 +215,28 @@ def test_scoring_in_chunks_is_bit_identical(trained_model, micro, micro_data):
     assert chunked.shape == (45,) and np.array_equal(whole, chunked)
 
 
+def test_window_rows_are_read_a_chunk_at_a_time(trained_model, micro, micro_data):
+    """Scoring a lazy window view reads at most one chunk of rows per stream call (a Pythia
+    window never enters memory whole) and gives the bits of scoring the array."""
+    from mda_bench.attribution.stage import WindowRows
+
+    class Counting:
+        largest = 0
+
+        def rows(self, ids):
+            Counting.largest = max(Counting.largest, np.size(ids))
+            return micro_data.stream.rows(ids)
+
+    ids = np.arange(45)
+    lazy = WindowRows(Counting(), ids)
+    probe = make_probe(micro.model.vocab_size, micro.probe)
+    with HeadInfluence(trained_model, 1, 0, InfluenceConfig(score_batch_size=8)) as hi:
+        hi.fit(_rows(micro_data, 45))
+        got = hi.score(lazy, probe, chunk_rows=16)
+        ref = hi.score(micro_data.stream.rows(ids), probe, chunk_rows=16)
+    assert np.array_equal(got, ref) and Counting.largest == 16
+
+
 def test_whole_layer_scoring_leaves_the_model_as_it_was(trained_model, micro, micro_data):
     """Tracking the fused attention layer (the split's comparison) works on a copy: a second
     call on the same model gives the same scores, and the model keeps its own modules."""

@@ -71,6 +71,23 @@ def _row_losses(model, rows: np.ndarray, batch: int, rt: Runtime) -> np.ndarray:
     return torch.cat(out).double().cpu().numpy()
 
 
+class WindowRows:
+    """The window's token rows, read from the stream only when sliced.
+
+    Scoring reads SCORE_CHUNK_ROWS rows at a time and factors read their subset, so at
+    Pythia's 1.02M-row windows (16.8 GB as int64) only a chunk is ever in memory; the stream
+    may be a memory map. Indexing returns what `stream.rows` returns for those ids."""
+
+    def __init__(self, stream, row_ids: np.ndarray):
+        self.stream, self.row_ids = stream, np.asarray(row_ids)
+
+    def __len__(self) -> int:
+        return len(self.row_ids)
+
+    def __getitem__(self, idx) -> np.ndarray:
+        return self.stream.rows(self.row_ids[idx])
+
+
 def default_window_start(scale: Scale, run: Run, unit: str) -> int:
     """The scale's rule for where a baseline's window starts (see attribute_stage)."""
     from ..heads import window_start_before_onset
@@ -119,7 +136,7 @@ def attribute_stage(
     def build(part: Path) -> dict:
         B = scale.train.batch_size
         row_ids = np.arange(start * B, end * B)
-        rows = data.stream.rows(row_ids)
+        rows = WindowRows(data.stream, row_ids)
         model = _checkpoint_model(scale, run, end)
         probe = make_probe(scale.model.vocab_size, scale.probe)
         log(
