@@ -90,7 +90,11 @@ def window_steps(exp, every: int) -> list[int]:
     """Checkpoint steps of the baseline from the window's start to its end, at least `every`
     steps apart, both ends included (a window may start on a power-of-two checkpoint, off the
     regular `ckpt_every` grid)."""
-    steps = sorted(r["step"] for r in exp.baseline.records if exp.window.start <= r["step"] <= exp.window.end)
+    steps = sorted(
+        r["step"]
+        for r in exp.baseline.records
+        if exp.window.start <= r["step"] <= exp.window.end and r.get("weights", True)  # not eval-only
+    )
     keep = steps[:1]
     for s in steps[1:]:
         if s - keep[-1] >= every:

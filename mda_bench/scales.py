@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from .corpus import CorpusConfig
 from .device import Runtime
 from .errors import MdaError
+from .store import KEY_OMITS_DEFAULT
 from .stream import RepeatRows
 
 
@@ -42,6 +43,10 @@ class TrainConfig:
     clip: float = 1.0
     ckpt_every: int = 100  # regular checkpoints; log-spaced ones (0,1,2,4..) come on top
     log_until: int = 512
+    # Scores (no weights) every eval_every steps besides the checkpoints; 0 = at checkpoints
+    # only. At Pythia sizes a full checkpoint (weights + AdamW) is 170 MB-1.9 GB, so a branch
+    # is scored densely and checkpointed rarely (for resumption only).
+    eval_every: int = field(default=0, metadata=KEY_OMITS_DEFAULT)
 
 
 @dataclass(frozen=True)
@@ -113,6 +118,7 @@ RANGES: list[tuple[str, object, str]] = [
     ("train.clip", lambda v, s: v > 0, "> 0"),
     ("train.ckpt_every", lambda v, s: v >= 1, ">= 1"),
     ("train.log_until", lambda v, s: v >= 0, ">= 0"),
+    ("train.eval_every", lambda v, s: v >= 0, ">= 0 (0: scores at checkpoints only)"),
     ("probe.n_seqs", lambda v, s: v >= 1, ">= 1"),
     ("probe.half", lambda v, s: 2 <= v and 2 * v <= s.model.ctx, "in [2, ctx/2]"),
     ("probe.seed", lambda v, s: v >= 0, ">= 0"),

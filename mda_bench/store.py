@@ -27,7 +27,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, is_dataclass
+from dataclasses import fields, is_dataclass
 from pathlib import Path
 
 from filelock import FileLock, Timeout
@@ -41,12 +41,22 @@ log = logging.getLogger("mda_bench")
 _HASHED: set[Path] = set()
 
 
+# Field metadata: a field added after runs were stored is left out of keys at its default, so
+# every stored run keeps its key (`field(default=..., metadata=KEY_OMITS_DEFAULT)`).
+KEY_OMITS_DEFAULT = {"key_omits_default": True}
+
+
 def canonical(obj) -> str:
-    """Canonical JSON of a config (dataclasses become dicts, keys sorted)."""
+    """Canonical JSON of a config (dataclasses become dicts, keys sorted; a field marked
+    KEY_OMITS_DEFAULT is left out while it holds its default)."""
 
     def conv(o):
         if is_dataclass(o):
-            return asdict(o)
+            return {
+                f.name: getattr(o, f.name)
+                for f in fields(o)
+                if not (f.metadata.get("key_omits_default") and getattr(o, f.name) == f.default)
+            }
         if isinstance(o, Path):
             return str(o)
         if isinstance(o, tuple | set):

@@ -241,6 +241,13 @@ def train_run(
             rec = _record(step + 1, evaluate(model, probe, heldout), mean_loss)
             save_checkpoint(model, opt, step + 1, rec, ckpt_dir)
             running = []
+        elif cfg.eval_every and (step + 1) % cfg.eval_every == 0:
+            # scores only: a dense curve without a full checkpoint (a resumed run redoes
+            # these from its last checkpoint, with the same bits)
+            mean_loss = float(np.mean([float(x) for x in running]))
+            rec = _record(step + 1, evaluate(model, probe, heldout), mean_loss)
+            _write_eval(ckpt_dir, {**rec, "weights": False})
+            running = []
     return read_records(ckpt_dir)
 
 
@@ -282,13 +289,22 @@ def _record(step: int, scores: dict, train_loss: float | None) -> dict:
     return {"step": step, "train_loss": train_loss, **scores}
 
 
+def _write_eval(ckpt_dir: Path, rec: dict) -> None:
+    path = ckpt_dir / f"eval-{rec['step']:06d}.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(_dumps(rec))
+    tmp.replace(path)
+
+
 def read_records(ckpt_dir: Path) -> list[dict]:
+    """Every checkpoint's scores and every eval-only record (marked `weights: False`), by step."""
     import json
 
     recs = []
-    for p in sorted(ckpt_dir.glob("step-*")):
+    for p in [*ckpt_dir.glob("step-*"), *ckpt_dir.glob("eval-*.json")]:
+        f = p / "scores.json" if p.is_dir() else p
         try:
-            recs.append(json.loads((p / "scores.json").read_text()))
+            recs.append(json.loads(f.read_text()))
         except Exception as exc:
             raise MdaError(f"corrupt checkpoint scores {p}: {exc}") from exc
-    return recs
+    return sorted(recs, key=lambda r: r["step"])

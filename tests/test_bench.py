@@ -141,3 +141,40 @@ def test_classify_speed(benchmark, size):
     assert len(labels) == 1000
     if benchmark.stats is not None:
         benchmark.extra_info["ms_per_1000_rows"] = round(benchmark.stats.stats.mean * 1000, 1)
+
+
+def test_pythia14m_scoring_to_training_ratio(benchmark):
+    """Scoring cost per row over training cost per row at Pythia-14m shapes (random weights,
+    128-token rows on the CPU; the GPU check measures context 2,048): both are timed in this
+    run, the scoring by pytest-benchmark, a training step (forward, backward, clip, AdamW) as
+    the mean of 3 after a warm-up. The ratio is what the per-branch and per-window costs in
+    docs/gpu.md scale by. Without --benchmark-enable: 8 rows of 32 tokens, one round."""
+    import time
+
+    from mda_bench.device import Runtime
+    from mda_bench.train import train_step
+
+    scale = get_scale("pythia-14m")
+    n_rows, ctx = (32, 128) if benchmark.enabled else (8, 32)
+    m = replace(scale.model, ctx=ctx)
+    rows = np.random.default_rng(0).integers(1, m.vocab_size, (n_rows, ctx)).astype(np.int64)
+    model = build_model(m, 0)
+    opt = make_optimizer(model, scale.train)
+    batch = replace(scale.train, batch_size=n_rows)
+    w = np.ones(n_rows, np.float32)
+    train_step(model, opt, rows, w, batch, Runtime())
+    t0 = time.perf_counter()
+    for _ in range(3):
+        train_step(model, opt, rows, w, batch, Runtime())
+    train_row = (time.perf_counter() - t0) / 3 / n_rows
+    probe = make_probe(m.vocab_size, ProbeConfig(n_seqs=8, half=ctx // 4))
+    cfg = InfluenceConfig(factor_batch_size=16, score_batch_size=16)
+    with HeadInfluence(model.eval(), 1, 0, cfg) as hi:
+        hi.fit(rows)
+        scores = benchmark.pedantic(hi.score, args=(rows, probe), rounds=2 if benchmark.enabled else 1)
+    assert np.isfinite(scores).all() and scores.shape == (n_rows,)
+    if benchmark.stats is not None:
+        score_row = benchmark.stats.stats.mean / n_rows
+        benchmark.extra_info["train_ms_per_row"] = round(1e3 * train_row, 3)
+        benchmark.extra_info["score_ms_per_row"] = round(1e3 * score_row, 3)
+        benchmark.extra_info["score_to_train_ratio"] = round(score_row / train_row, 2)

@@ -125,3 +125,32 @@ def test_pythia_configs_match_published_sizes(name, expected):
     with torch.device("meta"):
         model = build_model(cfg, 0)
     assert n_params(model) == expected
+
+
+def test_eval_every_scores_between_checkpoints_without_weights(micro, micro_data, tmp_path):
+    """eval_every adds scored steps with no weights behind them; the checkpoints, their weights
+    and scores stay those of a run without it, and the key of a run without it is unchanged."""
+    from mda_bench.pipeline import train_config
+    from mda_bench.store import canonical, config_key
+
+    dense = dataclasses.replace(micro, train=dataclasses.replace(micro.train, eval_every=5))
+    base = train_stage(micro, Store(tmp_path), micro_data, progress=False)
+    run = train_stage(dense, Store(tmp_path), micro_data, progress=False)
+    assert run.path != base.path
+    ckpt_steps = [r["step"] for r in base.records]
+    assert [r["step"] for r in run.records if r.get("weights", True)] == ckpt_steps
+    assert sorted(r["step"] for r in run.records) == sorted(set(ckpt_steps) | set(range(5, 41, 5)))
+    assert (
+        not (run.path / "ckpt" / "step-000005").exists() and (run.path / "ckpt" / "eval-000005.json").exists()
+    )
+    assert _same(_final_weights(run), _final_weights(base))
+    by_step = {r["step"]: r for r in base.records}
+    for r in run.records:
+        if r["step"] in by_step:  # same scores (the train-loss mean covers a shorter span)
+            assert r["induction"] == by_step[r["step"]]["induction"]
+    # a field added later is out of the key at its default: stored runs keep their keys
+    cfg = train_config(micro, micro_data, 0, None)
+    assert "eval_every" not in canonical(cfg)
+    assert config_key(cfg) == config_key(
+        {**cfg, "train": {k: v for k, v in dataclasses.asdict(micro.train).items() if k != "eval_every"}}
+    )

@@ -88,12 +88,18 @@ class WindowRows:
         return self.stream.rows(self.row_ids[idx])
 
 
+def checkpoint_records(run: Run) -> list[dict]:
+    """The records that have weights behind them: a window starts and ends on a checkpoint
+    (branches load its start, attribution its end), eval-only records just thicken curves."""
+    return [r for r in run.records if r.get("weights", True)]
+
+
 def default_window_start(scale: Scale, run: Run, unit: str) -> int:
     """The scale's rule for where a baseline's window starts (see attribute_stage)."""
     from ..heads import window_start_before_onset
 
     if scale.window_lead is not None:
-        start = window_start_before_onset(run.records, unit, scale.window_lead)
+        start = window_start_before_onset(checkpoint_records(run), unit, scale.window_lead)
         if start is not None:
             return start
     return scale.window_start
@@ -119,7 +125,7 @@ def attribute_stage(
     check_probe(unit, influence.probe)
     try:
         influence.validate()
-        located = locate_unit(run.records, unit, start=window_start)
+        located = locate_unit(checkpoint_records(run), unit, start=window_start)
     except ValueError as exc:
         raise MdaError(str(exc)) from None
     start, end = located["window"]

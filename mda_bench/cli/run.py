@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
+import json
 
 import click
 
@@ -107,7 +107,7 @@ def run(
     from ..claim_report import write_report, write_summary
     from ..experiment import ExperimentConfig, prepare_seeds
     from ..protocol import describe
-    from ..store import config_key
+    from ..store import canonical, config_key
 
     sc = override(get_scale(scale), corpus, sets)
     chosen = list(TASKS) if claim == "all" else [claim]
@@ -148,7 +148,7 @@ def run(
     except ValueError as exc:
         raise MdaError(str(exc)) from None
     out_dir = report_dir(reports, sc, unit, strategy)
-    scale_dict = dataclasses.asdict(sc)
+    scale_dict = json.loads(canonical(sc))  # fields added later are out at their defaults
     if sc.runtime.key() is None:  # the CPU default: the hash every earlier report printed
         scale_dict.pop("runtime")
     chash = config_key({"scale": scale_dict, "experiment": cfg})[:16]
