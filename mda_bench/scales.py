@@ -130,7 +130,10 @@ RANGES: list[tuple[str, object, str]] = [
 ]
 
 
-_PYTHIA_TRAIN = TrainConfig(steps=143_000, batch_size=1024, lr=1e-3, warmup=1430, ckpt_every=1000)
+# Official checkpoints are 1,000 steps apart; branches are scored every 25 steps in between.
+_PYTHIA_TRAIN = TrainConfig(
+    steps=143_000, batch_size=1024, lr=1e-3, warmup=1430, ckpt_every=1000, eval_every=25
+)
 
 
 def _pythia(name: str, layers: int, d: int, heads: int, lr: float) -> Scale:
