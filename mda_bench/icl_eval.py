@@ -61,17 +61,19 @@ def describe(exp, n_rows: int) -> str:
 def icl_curve(exp, run_path: Path, steps: list[int], rows: np.ndarray) -> list[float]:
     """ICL strength (early minus late loss; higher = more ICL) at `steps` of a stored run, on
     the token `rows` of `icl_rows` (drawn once per baseline by the caller)."""
+    rt = exp.scale.runtime
     cfg = {
         "version": ICL_EVAL_VERSION,
         "run": run_path.name,
         "stage": run_path.parent.name,
         "steps": list(steps),
         "rows": hashlib.sha256(rows.astype(np.int64).tobytes()).hexdigest()[:16],
+        **({"runtime": rt.key()} if rt.key() else {}),
     }
 
     def build(part: Path) -> dict:
-        tokens = torch.from_numpy(rows.astype(np.int64))
-        model = build_model(exp.scale.model, 0)
+        tokens = torch.from_numpy(rows.astype(np.int64)).to(rt.device)
+        model = build_model(exp.scale.model, 0, attention=rt.attention).to(rt.device)
         out = []
         for s in steps:
             load_checkpoint(model, None, run_path / "ckpt" / f"step-{s:06d}")

@@ -172,7 +172,7 @@ def attribute_stage(
             "rows": len(row_ids),
             "influence_seconds": round(seconds, 2),
             "corpus_hash": data.corpus_hash,
-            **({} if scale.runtime.key() is None else facts(scale.runtime)),
+            **facts(scale.runtime),
         }
 
     done = store.compute("attribution", cfg, build, fresh=True)
