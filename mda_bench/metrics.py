@@ -115,19 +115,3 @@ def top_overlap(x, y, fraction: float) -> float:
     top_x = np.argsort(-x, kind="stable")[:k]
     top_y = np.argsort(-y, kind="stable")[:k]
     return len(np.intersect1d(top_x, top_y)) / k
-
-
-def bootstrap_ci(x, y, stat, n: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
-    """Percentile interval of `stat(x, y)` over `n` seeded resamples of the pairs."""
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    rng = np.random.default_rng(seed)
-    vals = []
-    for _ in range(n):
-        i = rng.integers(0, len(x), len(x))
-        v = stat(x[i], y[i])
-        if np.isfinite(v):
-            vals.append(v)
-    if not vals:
-        return float("nan"), float("nan")
-    a = (1 - level) / 2
-    return float(np.quantile(vals, a)), float(np.quantile(vals, 1 - a))

@@ -40,21 +40,14 @@ def test_curve_metrics_effect_and_censoring():
     assert mean_sd([2.0]) == (2.0, 0.0)
 
 
-def test_correlations_and_bootstrap():
-    from mda_bench.metrics import bootstrap_ci, pearson, spearman
+def test_correlations():
+    from mda_bench.metrics import pearson, spearman
 
     x = [1.0, 2.0, 3.0, 4.0, 5.0]
     assert pearson(x, [2.0, 4.0, 6.0, 8.0, 10.0]) == pytest.approx(1.0)
     assert spearman(x, [1.0, 8.0, 27.0, 64.0, 125.0]) == pytest.approx(1.0)  # monotone
     assert spearman(x, [5.0, 4.0, 3.0, 2.0, 1.0]) == pytest.approx(-1.0)
     assert spearman([1.0, 1.0, 2.0], [1.0, 2.0, 3.0]) == pytest.approx(0.866, abs=1e-3)  # ties
-    import numpy as np
-
-    rng = np.random.default_rng(0)
-    a = rng.normal(size=200)
-    lo, hi = bootstrap_ci(a, a + rng.normal(scale=0.5, size=200), pearson, n=300)
-    assert 0.75 < lo < hi < 0.98
-    assert bootstrap_ci(a, a, pearson, n=50, seed=3) == bootstrap_ci(a, a, pearson, n=50, seed=3)
 
 
 def test_top_overlap():
