@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU check (mda_bench/gpu_check.py): CPU vs CUDA agreement, CUDA determinism, training and
-# EK-FAC throughput at Pythia-14m shapes. About 3 minutes on one H100/H200; writes one JSON file.
+# EK-FAC throughput at Pythia-14m shapes. About 90 s on one H200; writes one JSON file.
 #
 #   bash scripts/gpu-check.sh [OUT.json]        (default: gpu-check.json)
 #
@@ -9,13 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-gpu-check.json}"
-py="${PYTHON:-python3}"
-if compgen -G ".whl/*.whl" >/dev/null; then
-  "$py" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/mda-site .whl/*.whl
-  export PYTHONPATH="/tmp/mda-site${PYTHONPATH:+:$PYTHONPATH}"
-fi
-export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
-export CUBLAS_WORKSPACE_CONFIG=:4096:8
+source scripts/gpu-env.sh
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 "$py" -c "import torch, transformers; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'transformers', transformers.__version__)"
 exec "$py" -m mda_bench.gpu_check --out "$out" "${@:2}"

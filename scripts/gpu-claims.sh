@@ -7,12 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:?usage: gpu-claims.sh OUT_DIR}"
-py="${PYTHON:-python3}"
-if compgen -G ".whl/*.whl" >/dev/null; then
-  "$py" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/mda-site .whl/*.whl
-  export PYTHONPATH="/tmp/mda-site${PYTHONPATH:+:$PYTHONPATH}"
-fi
-export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
+source scripts/gpu-env.sh
 store="$(mktemp -d)"
 second="${SECOND_DEVICE:-cuda}"  # SECOND_DEVICE=cpu tries the script on a machine without a GPU
 for side in first second; do
