@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .checkpoint_io import load_checkpoint
 from .heads import icl_and_loss, icl_positions
 from .model import build_model
-from .train import load_checkpoint
 
 ICL_EVAL_VERSION = 1
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .checkpoint_io import read_records
 from .corpus import Document, build_corpus, category_shares, corpus_hash
 from .device import facts
 from .errors import MdaError
@@ -15,7 +16,7 @@ from .progress import progress_bar
 from .scales import Scale
 from .store import Store, read_json
 from .stream import TokenStream, build_stream, load_tokenizer, stream_summary, train_tokenizer
-from .train import cpu_facts, read_records, train_run
+from .train import cpu_facts, train_run
 
 DATA_VERSION = 2
 TRAIN_VERSION = 2  # 2: StableLayerNorm (thread-count independent bits)

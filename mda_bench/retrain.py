@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .checkpoint_io import read_records
 from .device import Runtime, facts
 from .errors import MdaError
 from .interventions import Plan, Window
@@ -23,7 +24,7 @@ from .progress import progress_bar
 from .scales import Scale
 from .store import Store, read_json
 from .stream import TokenStream
-from .train import cpu_facts, read_records, train_run
+from .train import cpu_facts, train_run
 
 RETRAIN_VERSION = 2  # 2: StableLayerNorm (thread-count independent bits)
 

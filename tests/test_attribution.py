@@ -11,12 +11,12 @@ from mda_bench.attribution.score import HeadInfluence, InfluenceConfig, influenc
 from mda_bench.attribution.split import split_head
 from mda_bench.attribution.stage import attribute_stage, category_breakdown
 from mda_bench.attribution.task import HeadTask, probe_value
+from mda_bench.checkpoint_io import load_checkpoint
 from mda_bench.heads import locate_unit, make_probe
 from mda_bench.model import build_model
 from mda_bench.pipeline import train_stage
 from mda_bench.scales import ModelConfig
 from mda_bench.store import Store
-from mda_bench.train import load_checkpoint
 
 
 @pytest.fixture(scope="module")

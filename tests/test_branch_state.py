@@ -5,12 +5,13 @@ import pytest
 import torch
 
 from mda_bench.branch_state import moment_agreement, rebuild_adam_state
+from mda_bench.checkpoint_io import load_checkpoint
 from mda_bench.device import Runtime
 from mda_bench.errors import MdaError
 from mda_bench.model import build_model
 from mda_bench.pipeline import train_stage
 from mda_bench.store import Store
-from mda_bench.train import load_checkpoint, lr_at, make_optimizer, train_step
+from mda_bench.train import lr_at, make_optimizer, train_step
 
 BRANCH = 30  # a micro checkpoint; the branch trains steps 30-39
 

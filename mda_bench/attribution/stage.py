@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from ..categories import CATEGORIES
+from ..checkpoint_io import load_checkpoint
 from ..device import Runtime, facts
 from ..errors import MdaError
 from ..heads import locate_unit, make_probe
@@ -25,7 +26,7 @@ from ..model import build_model
 from ..pipeline import Data, Run
 from ..scales import Scale
 from ..store import Store, read_json
-from ..train import load_checkpoint, row_losses
+from ..train import row_losses
 from .score import InfluenceConfig, influence_scores, kronfluence_arguments, plain_args
 from .task import UNIT_PROBES
 
