@@ -164,3 +164,22 @@ def test_gpu_check_script_runs_at_toy_shapes_on_the_cpu(tmp_path):
     assert set(res["train"]) == {"fp32-eager", "fp32-sdpa", "bf16-eager"}  # bf16 SDPA: CUDA only
     assert all(r["tokens_per_s"] > 0 for r in res["train"].values())
     assert res["scoring"]["bf16_vs_fp32_spearman"] > 0.9
+
+
+def test_losses_captured_in_the_scoring_pass_match_a_forward_pass(micro):
+    """Off the CPU default, attribution takes each row's loss from kronfluence's scoring pass
+    instead of a forward pass of its own: the same losses, in row order, over several chunks."""
+    from mda_bench.attribution.score import HeadInfluence, InfluenceConfig
+    from mda_bench.heads import make_probe
+
+    model = build_model(micro.model, 0).eval()
+    rows = np.random.default_rng(1).integers(1, micro.model.vocab_size, (20, micro.model.ctx))
+    probe = make_probe(micro.model.vocab_size, micro.probe)
+    with HeadInfluence(model, 1, 0, InfluenceConfig(factor_batch_size=8, score_batch_size=8)) as hi:
+        hi.fit(rows)
+        plain = hi.score(rows, probe, chunk_rows=8)
+        scores, losses = hi.score(rows, probe, chunk_rows=8, losses=True)
+    with torch.no_grad():
+        ref = row_losses(model, torch.from_numpy(rows)).double().numpy()
+    np.testing.assert_allclose(losses, ref, atol=1e-5)
+    np.testing.assert_allclose(scores, plain, rtol=1e-4, atol=1e-6 * np.abs(plain).max())

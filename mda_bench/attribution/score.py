@@ -121,6 +121,7 @@ class HeadInfluence:
         self.cfg = cfg
         rt = runtime or Runtime()
         net, task = head_model(model, layer, head, cfg, rt.attention)
+        self.task = task
         self.args = kronfluence_arguments(cfg, rt)
         logging.getLogger("kronfluence").setLevel(logging.WARNING)
         self._tmp = tempfile.TemporaryDirectory(dir=workdir)
@@ -155,13 +156,18 @@ class HeadInfluence:
             overwrite_output_dir=True,
         )
 
-    def score(self, rows: np.ndarray, probe: torch.Tensor, chunk_rows: int = SCORE_CHUNK_ROWS) -> np.ndarray:
+    def score(
+        self, rows: np.ndarray, probe: torch.Tensor, chunk_rows: int = SCORE_CHUNK_ROWS, losses: bool = False
+    ):
         """Mean influence of each row on the probe sequences, scored `chunk_rows` rows per
-        kronfluence call (rounded up to whole batches, so the result does not depend on it)."""
+        kronfluence call (rounded up to whole batches, so the result does not depend on it).
+        With `losses`, also each row's mean next-token loss, captured in the same pass:
+        (scores, losses)."""
         queries = RowDataset(probe)
         B = self.cfg.score_batch_size
         chunk = -(-max(chunk_rows, 1) // B) * B
         out = []
+        self.task.captured = [] if losses else None
         for i in range(0, len(rows), chunk):
             self.analyzer.compute_pairwise_scores(
                 "scores",
@@ -176,7 +182,14 @@ class HeadInfluence:
             scores = self.analyzer.load_pairwise_scores("scores")["all_modules"]
             # one row of scores per probe sequence; the probe is their mean (influence is linear)
             out.append(scores.double().sum(0).cpu().numpy() / len(queries))
-        return np.concatenate(out) if out else np.zeros(0)
+        result = np.concatenate(out) if out else np.zeros(0)
+        if not losses:
+            return result
+        captured, self.task.captured = self.task.captured, None
+        row_loss = torch.cat(captured).numpy() if captured else np.zeros(0)
+        if len(row_loss) != len(result):  # kronfluence passed a row twice or not at all
+            raise RuntimeError(f"captured {len(row_loss)} losses for {len(result)} scored rows")
+        return result, row_loss
 
 
 def fit_subset(n: int, max_rows: int) -> np.ndarray:
@@ -196,11 +209,13 @@ def influence_scores(
     fit_rows: np.ndarray | None = None,
     workdir: Path | None = None,
     runtime: Runtime | None = None,
-) -> np.ndarray:
+    losses: bool = False,
+):
     """Influence of each of `rows` ([n, ctx] token ids) on the mean probe of head (layer, head).
 
     Factors (or, for `exact`, the Fisher) are fitted on `fit_rows` (default: `cfg.max_fit_rows`
-    of `rows`). Positive = up-weighting the row raises the probe. Returns float64 [n].
+    of `rows`). Positive = up-weighting the row raises the probe. Returns float64 [n]; with
+    `losses` (EK-FAC and the other kronfluence strategies), (scores, per-row losses).
     """
     fit = rows[fit_subset(len(rows), cfg.max_fit_rows)] if fit_rows is None else fit_rows
     if cfg.strategy == "exact":
@@ -208,4 +223,4 @@ def influence_scores(
         return exact_scores(net, task, rows, fit, probe, cfg, progress=sys.stderr.isatty())
     with HeadInfluence(model, layer, head, cfg, workdir, runtime) as hi:
         hi.fit(fit)
-        return hi.score(rows, probe)
+        return hi.score(rows, probe, losses=losses)

@@ -151,11 +151,23 @@ def attribute_stage(
             f"({influence.strategy}, probe {influence.probe}) ..."
         )
         t0 = time.time()
-        scores = influence_scores(
-            model, located["layer"], located["head"], rows, probe, influence, runtime=scale.runtime
+        # Off the CPU default the losses come out of the scoring pass (no forward pass of their
+        # own); the CPU default keeps the separate pass its committed tables were made with.
+        capture = scale.runtime.key() is not None and influence.strategy != "exact"
+        got = influence_scores(
+            model,
+            located["layer"],
+            located["head"],
+            rows,
+            probe,
+            influence,
+            runtime=scale.runtime,
+            losses=capture,
         )
+        scores, losses = got if capture else (got, None)
         seconds = time.time() - t0
-        losses = _row_losses(model, rows, influence.score_batch_size, scale.runtime)
+        if losses is None:
+            losses = _row_losses(model, rows, influence.score_batch_size, scale.runtime)
         table = _table(data, row_ids, B, scores, losses)
         _write_table(part / "scores.csv", table)
         order = np.argsort(-scores, kind="stable")

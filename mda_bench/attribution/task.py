@@ -55,6 +55,10 @@ class HeadTask(Task):
         else:
             self.modules = split_module_names(layer, PROBES[kind])
 
+    # Set to a list by the scorer around a scoring pass: every batch's per-row mean loss is
+    # appended (in the data order), so the window's losses need no forward pass of their own.
+    captured: list[torch.Tensor] | None = None
+
     def compute_train_loss(self, batch, model, sample: bool = False) -> torch.Tensor:
         ids = batch["input_ids"]
         logits = model(input_ids=ids).logits[:, :-1].float()
@@ -64,7 +68,11 @@ class HeadTask(Task):
                 labels = torch.multinomial(torch.softmax(flat.detach(), -1), 1).squeeze(-1)
         else:
             labels = ids[:, 1:].reshape(-1)
-        return F.cross_entropy(flat, labels, reduction="sum")
+        if self.captured is None or sample:
+            return F.cross_entropy(flat, labels, reduction="sum")
+        nll = F.cross_entropy(flat, labels, reduction="none")
+        self.captured.append(nll.detach().view(ids.shape[0], -1).mean(1).double().cpu())
+        return nll.sum()
 
     def compute_measurement(self, batch, model) -> torch.Tensor:
         return -probe_value(model, batch["input_ids"], self.layer, self.head, self.kind)
