@@ -268,6 +268,10 @@ def test_masked_row_still_scored_and_attribution_ignores_weights(micro, micro_da
     att = attribute_stage(micro, store, micro_data, run, log=lambda m: None)
     start, end = att.unit["window"]
     assert [r["row"] for r in att.table] == list(range(start * 8, end * 8))
+    arrays = np.load(att.path / "scores.npz")  # the table's numbers as arrays, same order
+    assert arrays["row"].tolist() == [r["row"] for r in att.table]
+    assert np.array_equal(arrays["score"], [r["score"] for r in att.table])
+    assert np.array_equal(arrays["loss"], [r["loss"] for r in att.table])
     weights = np.ones(micro_data.stream.n_rows, dtype=np.float32)
     weights[5] = 0.0
     masked = train_stage(micro, store, micro_data, weights=weights, progress=False)

@@ -2,6 +2,7 @@
 
 Output folder (content-addressed, `runs/attribution/<key>/`): `scores.csv` (row id, step,
 influence, loss at the end-of-window checkpoint, dominant category, category token counts),
+`scores.npz` (row ids, influences and losses as arrays),
 `top.jsonl` / `bottom.jsonl` (the extreme rows with decoded text), `unit.json` (the head and
 window with the numbers that chose them) and the manifest with every kronfluence argument.
 """
@@ -170,6 +171,8 @@ def attribute_stage(
             losses = _row_losses(model, rows, influence.score_batch_size, scale.runtime)
         table = _table(data, row_ids, B, scores, losses)
         _write_table(part / "scores.csv", table)
+        # the same numbers as arrays, for readers of a million-row window
+        np.savez(part / "scores.npz", row=row_ids.astype(np.int64), score=scores, loss=losses)
         order = np.argsort(-scores, kind="stable")
         tok = data.tokenizer()
         for name, idx in (("top", order[:n_extreme]), ("bottom", order[::-1][:n_extreme])):
