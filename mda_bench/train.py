@@ -199,8 +199,10 @@ def train_step(model, opt, toks: np.ndarray, w: np.ndarray, cfg: TrainConfig, rt
     rounding; a zero-weight row still contributes nothing) and extra augmented rows beyond B
     keep their share.
     """
-    tokens = torch.from_numpy(toks.astype(np.int64)).to(rt.device, non_blocking=True)
-    weights = torch.from_numpy(w).to(rt.device, non_blocking=True)
+    tokens, weights = torch.from_numpy(toks.astype(np.int64)), torch.from_numpy(w)
+    if rt.device == "cuda":  # pinned, so the copy does not wait for the GPU to finish the last step
+        tokens = tokens.pin_memory().to(rt.device, non_blocking=True)
+        weights = weights.pin_memory().to(rt.device, non_blocking=True)
     opt.zero_grad(set_to_none=True)
     mb = rt.micro_batch or len(tokens)
     parts = []
