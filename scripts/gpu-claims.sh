@@ -10,12 +10,14 @@ out="${1:?usage: gpu-claims.sh OUT_DIR}"
 source scripts/gpu-env.sh
 store="$(mktemp -d)"
 second="${SECOND_DEVICE:-cuda}"  # SECOND_DEVICE=cpu tries the script on a machine without a GPU
+read -r -a extra <<<"${SECOND_ARGS:-}"  # e.g. SECOND_ARGS="--micro-batch 4" for the second side
 for side in first second; do
-  dev=cpu; [ "$side" = second ] && dev="$second"
+  dev=cpu; args=()
+  if [ "$side" = second ]; then dev="$second"; args=("${extra[@]}"); fi
   for claim in emergence-modulation induction-icl-link; do
     t0=$SECONDS
     "$py" -m mda_bench -q run "$claim" --scale micro --seeds 1 --jobs 2 --device "$dev" \
-      --store "$store/$side" --reports "$out/$side"
+      --store "$store/$side" --reports "$out/$side" "${args[@]}"
     echo "$dev $claim: $((SECONDS - t0)) s"
   done
 done
