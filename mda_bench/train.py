@@ -116,12 +116,13 @@ def train_run(
     init_seed: int = 0,
     weights: np.ndarray | None = None,
     stop_after: int | None = None,
-    on_step: Callable[[int, float], None] | None = None,
+    on_step: Callable[[int, float | None], None] | None = None,
     plan: Plan | None = None,
     branch_from: Path | None = None,
     end_step: int | None = None,
 ) -> list[dict]:
-    """Train (or resume) into run_dir/ckpt; return the per-checkpoint score records.
+    """Train (or resume) into run_dir/ckpt; return the score records of every checkpoint and
+    every eval-only step (`train.eval_every`), by step.
 
     `weights` is a per-row loss weight over stream rows (default all ones); `plan` (which
     excludes `weights`) also adds extra rows or reorders rows. `branch_from` starts from a
