@@ -46,9 +46,15 @@ class Runtime:
         if self.micro_batch < 0 or self.ce_chunk < 0:
             raise MdaError("--micro-batch and the cross-entropy chunk must be >= 0 (0 = off)")
 
-    def key(self) -> dict | None:
-        """The fields that change results, for a store key; None for the CPU default."""
-        return None if self == Runtime() else asdict(self)
+    @property
+    def is_default(self) -> bool:
+        """The CPU default, with which every committed report was computed."""
+        return self == Runtime()
+
+    def key_part(self) -> dict:
+        """What a stage's store key gets from the runtime: nothing at the CPU default (so runs
+        stored before the device layer keep their keys), else every field."""
+        return {} if self.is_default else {"runtime": asdict(self)}
 
     @property
     def dtype(self) -> torch.dtype:

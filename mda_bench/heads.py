@@ -11,6 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .model import eager_attention
 from .scales import ProbeConfig
 
 
@@ -44,8 +45,6 @@ HEAD_TYPES = {"induction": prefix_matching_score, "previous-token": previous_tok
 @torch.no_grad()
 def probe_model(model, probe: torch.Tensor, types=tuple(HEAD_TYPES)) -> dict:
     """Run the probe once: a layer x head matrix per head type plus copy-target metrics."""
-    from .model import eager_attention
-
     half = probe.shape[1] // 2
     was_training = model.training
     model.eval()

@@ -68,7 +68,7 @@ def icl_curve(exp, run_path: Path, steps: list[int], rows: np.ndarray) -> list[f
         "stage": run_path.parent.name,
         "steps": list(steps),
         "rows": hashlib.sha256(rows.astype(np.int64).tobytes()).hexdigest()[:16],
-        **({"runtime": rt.key()} if rt.key() else {}),
+        **rt.key_part(),
     }
 
     def build(part: Path) -> dict:

@@ -107,7 +107,7 @@ def train_config(scale: Scale, data: Data, init_seed: int, weights: np.ndarray |
         "probe": scale.probe,
         "init_seed": init_seed,
         "weights": wkey,
-        **({"runtime": scale.runtime.key()} if scale.runtime.key() else {}),
+        **scale.runtime.key_part(),
     }
 
 

@@ -70,7 +70,7 @@ def _config(baseline: Run, window: Window, horizon: int, plan: Plan, runtime: Ru
         "end_step": horizon,
         "plan": plan.key(),
         # a branch computed on another device or precision is another branch
-        **({"runtime": runtime.key()} if runtime.key() else {}),
+        **runtime.key_part(),
     }
 
 

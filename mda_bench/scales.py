@@ -75,7 +75,7 @@ class Scale:
     tokenizer: str = "bpe"  # "bpe": trained locally on the corpus; else a hub tokenizer name
     cpu: bool = True
     # how it computes (device, precision, micro-batch): set by the CLI, not by the recipe
-    runtime: Runtime = field(default_factory=Runtime)
+    runtime: Runtime = field(default_factory=Runtime, metadata=KEY_OMITS_DEFAULT)
 
     def validate(self) -> None:
         """Every field against its stated range (RANGES); one line naming the first one out."""

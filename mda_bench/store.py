@@ -27,7 +27,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import fields, is_dataclass
+from dataclasses import MISSING, Field, fields, is_dataclass
 from pathlib import Path
 
 from filelock import FileLock, Timeout
@@ -46,6 +46,10 @@ _HASHED: set[Path] = set()
 KEY_OMITS_DEFAULT = {"key_omits_default": True}
 
 
+def _default(f: Field):
+    return f.default_factory() if f.default is MISSING else f.default
+
+
 def canonical(obj) -> str:
     """Canonical JSON of a config (dataclasses become dicts, keys sorted; a field marked
     KEY_OMITS_DEFAULT is left out while it holds its default)."""
@@ -55,7 +59,7 @@ def canonical(obj) -> str:
             return {
                 f.name: getattr(o, f.name)
                 for f in fields(o)
-                if not (f.metadata.get("key_omits_default") and getattr(o, f.name) == f.default)
+                if not (f.metadata.get("key_omits_default") and getattr(o, f.name) == _default(f))
             }
         if isinstance(o, Path):
             return str(o)

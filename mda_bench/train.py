@@ -174,17 +174,15 @@ def train_run(
             # a CUDA step reports its loss every SYNC_EVERY steps: reading it waits for the GPU
             sync = rt.device == "cpu" or (step + 1) % SYNC_EVERY == 0
             on_step(step + 1, float(running[-1]) if sync else None)
-        if step + 1 in wanted:
+        full = step + 1 in wanted  # a checkpoint with weights, else maybe an eval-only record
+        if full or (cfg.eval_every and (step + 1) % cfg.eval_every == 0):
             mean_loss = float(np.mean([float(x) for x in running]))
             rec = _record(step + 1, evaluate(model, probe, heldout), mean_loss)
-            save_checkpoint(model, opt, step + 1, rec, ckpt_dir)
-            running = []
-        elif cfg.eval_every and (step + 1) % cfg.eval_every == 0:
-            # scores only: a dense curve without a full checkpoint (a resumed run redoes
-            # these from its last checkpoint, with the same bits)
-            mean_loss = float(np.mean([float(x) for x in running]))
-            rec = _record(step + 1, evaluate(model, probe, heldout), mean_loss)
-            write_eval(ckpt_dir, {**rec, "weights": False})
+            if full:
+                save_checkpoint(model, opt, step + 1, rec, ckpt_dir)
+            else:  # scores only: a dense curve without a full checkpoint (a resumed run redoes
+                # these from its last checkpoint, with the same bits)
+                write_eval(ckpt_dir, {**rec, "weights": False})
             running = []
     return read_records(ckpt_dir)
 

@@ -39,6 +39,10 @@ def test_runtime_enters_store_keys_only_off_the_cpu_default(micro, micro_data):
     bf = train_config(_with(micro, precision="bf16"), micro_data, 0, None)
     mb = train_config(_with(micro, micro_batch=4), micro_data, 0, None)
     assert bf["runtime"]["precision"] == "bf16" and mb["runtime"]["micro_batch"] == 4
+    # the scale itself (report config hashes): the runtime is out of its JSON at the default
+    from mda_bench.store import canonical
+
+    assert '"runtime"' not in canonical(micro) and '"runtime"' in canonical(_with(micro, precision="bf16"))
     assert facts(Runtime())["device"] == "cpu"
 
 

@@ -69,14 +69,15 @@ def kronfluence_arguments(cfg: InfluenceConfig, runtime: Runtime | None = None) 
     if cfg.strategy == "exact":
         return {}
     rt = runtime or Runtime()
-    if rt.key() is None:  # the CPU default: exactly the arguments the committed results used
-        fa = FactorArguments(strategy=cfg.strategy, use_empirical_fisher=cfg.empirical_fisher)
-        sa = ScoreArguments(damping_factor=cfg.damping, use_full_svd=True)
-        return {"factor_args": fa, "score_args": sa}
     amp = torch.bfloat16 if rt.precision == "bf16" else None
     fa = FactorArguments(strategy=cfg.strategy, use_empirical_fisher=cfg.empirical_fisher, amp_dtype=amp)
+    # at the CPU default (fp32, no aggregation) these are kronfluence's defaults, which every
+    # committed attribution used
     sa = ScoreArguments(
-        damping_factor=cfg.damping, use_full_svd=True, amp_dtype=amp, aggregate_query_gradients=True
+        damping_factor=cfg.damping,
+        use_full_svd=True,
+        amp_dtype=amp,
+        aggregate_query_gradients=not rt.is_default,
     )
     return {"factor_args": fa, "score_args": sa}
 

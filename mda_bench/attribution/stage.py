@@ -138,7 +138,7 @@ def attribute_stage(
         "window_start": window_start,
         "influence": influence,
         "n_extreme": n_extreme,
-        **({"runtime": scale.runtime.key()} if scale.runtime.key() else {}),
+        **scale.runtime.key_part(),
     }
 
     def build(part: Path) -> dict:
@@ -154,7 +154,7 @@ def attribute_stage(
         t0 = time.time()
         # Off the CPU default the losses come out of the scoring pass (no forward pass of their
         # own); the CPU default keeps the separate pass its committed tables were made with.
-        capture = scale.runtime.key() is not None and influence.strategy != "exact"
+        capture = not scale.runtime.is_default and influence.strategy != "exact"
         got = influence_scores(
             model,
             located["layer"],

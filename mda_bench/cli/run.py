@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from ..claims import CLAIM_IDS
@@ -107,7 +105,7 @@ def run(
     from ..claim_report import write_report, write_summary
     from ..experiment import ExperimentConfig, prepare_seeds
     from ..protocol import describe
-    from ..store import canonical, config_key
+    from ..store import config_key
 
     sc = override(get_scale(scale), corpus, sets)
     chosen = list(TASKS) if claim == "all" else [claim]
@@ -148,10 +146,7 @@ def run(
     except ValueError as exc:
         raise MdaError(str(exc)) from None
     out_dir = report_dir(reports, sc, unit, strategy)
-    scale_dict = json.loads(canonical(sc))  # fields added later are out at their defaults
-    if sc.runtime.key() is None:  # the CPU default: the hash every earlier report printed
-        scale_dict.pop("runtime")
-    chash = config_key({"scale": scale_dict, "experiment": cfg})[:16]
+    chash = config_key({"scale": sc, "experiment": cfg})[:16]
     for cid in chosen:
         if cid in missing or cid in skipped:
             say(f"{cid}: {skipped.get(cid, 'not implemented yet')}; skipped")
