@@ -202,9 +202,19 @@ def _setup_lines(exp) -> list[str]:
         f"- window: steps {w.start}-{w.end} ({len(w.rows):,} rows); branches run to step {exp.horizon}; "
         f"k = {exp.k} rows ({exp.cfg.k_fraction:.0%} of the window)",
         f"- attribution: {exp.cfg.strategy}, probe {probe}",
+        *band_lines(exp),
         f"- onset = first step reaching {exp.cfg.onset_fraction:g} x the baseline's final score "
         "(interpolated); area = trapezoid area under the score over the window",
     ]
+
+
+def band_lines(exp) -> list[str]:
+    """Both probes named, where the scale reports the frequency-band probe beside the unit's."""
+    if tuple(exp.scale.probe.band) == (0.0, 0.0):
+        return []
+    from .probe_curves import describe_probes
+
+    return describe_probes(exp.scale, exp.data.stream, exp.baseline.records, exp.baseline.path)
 
 
 def write_summary(out_dir: Path, claims, label: str) -> Path:

@@ -22,6 +22,28 @@ def make_probe(vocab_size: int, cfg: ProbeConfig, n_special: int = 1) -> torch.T
     return torch.cat([first, first], dim=1)
 
 
+def band_tokens(counts: np.ndarray, band: tuple[float, float], n_special: int = 1) -> np.ndarray:
+    """Token ids whose frequency rank (most frequent first, ties by id; specials excluded) lies in
+    [lo, hi) x the number of non-special tokens: Olsson et al.'s mid-frequency tokens."""
+    ids = np.arange(n_special, len(counts))
+    ranked = ids[np.lexsort((ids, -counts[n_special:]))]
+    lo, hi = (round(f * len(ranked)) for f in band)
+    return np.sort(ranked[lo:hi])
+
+
+def band_probe(counts: np.ndarray, cfg: ProbeConfig, n_special: int = 1) -> torch.Tensor:
+    """The repeated-sequence probe with tokens drawn uniformly (with replacement, the probe's
+    seed) from the frequency band `cfg.band` of `counts` (each token's count in the training
+    stream): repeated text made of tokens the model has seen often, unlike the uniform probe's
+    rare ones, so that copying them is in distribution."""
+    pool = band_tokens(counts, cfg.band, n_special)
+    if len(pool) < 2:
+        raise ValueError(f"frequency band {cfg.band} holds {len(pool)} tokens; it needs at least 2")
+    g = torch.Generator().manual_seed(cfg.seed)
+    first = torch.from_numpy(pool)[torch.randint(0, len(pool), (cfg.n_seqs, cfg.half), generator=g)]
+    return torch.cat([first, first], dim=1)
+
+
 def prefix_matching_score(attn: torch.Tensor, half: int) -> torch.Tensor:
     """Induction score from patterns [..., heads, q, k] of a repeated probe -> [..., heads].
 

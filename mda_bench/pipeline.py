@@ -104,7 +104,7 @@ def train_config(scale: Scale, data: Data, init_seed: int, weights: np.ndarray |
         "data": data.key,
         "model": scale.model,
         "train": scale.train,
-        "probe": scale.probe,
+        "probe": scale.probe.unit_probe(),
         "init_seed": init_seed,
         "weights": wkey,
         **scale.runtime.key_part(),

@@ -46,10 +46,12 @@ def protocol_hash(protocol: dict) -> str:
 
 
 def registered(task, scale) -> dict:
-    """The protocol fixed for this task version at `scale`: the defaults, the scale's seeds."""
+    """The protocol fixed for this task version at `scale`: the defaults, with the scale's seeds,
+    draws and reorder runs (a scale whose branches cost more registers fewer)."""
     from .experiment import ExperimentConfig
 
-    return protocol_of(task, replace(ExperimentConfig(), seeds=scale.seeds), scale)
+    cfg = replace(ExperimentConfig(), seeds=scale.seeds, draws=scale.draws, noise_runs=scale.noise_runs)
+    return protocol_of(task, cfg, scale)
 
 
 def describe(task, cfg, scale) -> dict:

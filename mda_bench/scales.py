@@ -56,6 +56,15 @@ class ProbeConfig:
     n_seqs: int = 32
     half: int = 24
     seed: int = 1234
+    # The frequency-band probe reported beside this one (heads.band_probe): the same shape and
+    # seed, tokens drawn from the training stream's frequency ranks [lo, hi) (fractions of the
+    # vocabulary, most frequent first). (0, 0): none. Reported only; the unit stays this probe's.
+    band: tuple[float, float] = field(default=(0.0, 0.0), metadata=KEY_OMITS_DEFAULT)
+
+    def unit_probe(self) -> ProbeConfig:
+        """The probe the unit is read with during training and attribution, without the band:
+        the band probe is read afterwards from stored weights, so it keys no run."""
+        return replace(self, band=(0.0, 0.0))
 
 
 @dataclass(frozen=True)
@@ -72,6 +81,10 @@ class Scale:
     # baseline's onset (each seed's head forms at its own step), else `window_start`.
     window_lead: int | None = None
     seeds: int = 1  # default independent baselines per claim (`run --seeds`)
+    # default random draws per operation and reorder runs (`run --draws/--noise-runs`): part of
+    # each claim's registered protocol at this scale
+    draws: int = field(default=4, metadata=KEY_OMITS_DEFAULT)
+    noise_runs: int = field(default=3, metadata=KEY_OMITS_DEFAULT)
     tokenizer: str = "bpe"  # "bpe": trained locally on the corpus; else a hub tokenizer name
     cpu: bool = True
     # how it computes (device, precision, micro-batch): set by the CLI, not by the recipe
@@ -122,6 +135,11 @@ RANGES: list[tuple[str, object, str]] = [
     ("probe.n_seqs", lambda v, s: v >= 1, ">= 1"),
     ("probe.half", lambda v, s: 2 <= v and 2 * v <= s.model.ctx, "in [2, ctx/2]"),
     ("probe.seed", lambda v, s: v >= 0, ">= 0"),
+    (
+        "probe.band",
+        lambda v, s: tuple(v) == (0.0, 0.0) or (len(v) == 2 and 0 <= v[0] < v[1] <= 1),
+        "(0, 0) or two fractions 0 <= lo < hi <= 1",
+    ),
     ("corpus.n_chars", lambda v, s: v > 0, "> 0"),
     ("corpus.seed", lambda v, s: v >= 0, ">= 0"),
     ("repeat.share", lambda v, s: 0 <= v < 1, "in [0, 1)"),
@@ -168,6 +186,31 @@ _TINY = Scale(
     window_start=3000,
     window_lead=450,
     seeds=3,
+)
+
+
+_TINY_NATURAL = replace(
+    _TINY,
+    name="tiny-natural",
+    description="no planted answer: tiny's model on the embedded corpus alone (no repeat rows), "
+    "ctx 256; onset ~5,300; baseline ~12 min",
+    # Natural text needs about 8x tiny's tokens before an induction head forms (trial N1 of
+    # docs/recipe.md): 4,096 tokens a step as at tiny, in rows of 256 so that text repeats
+    # within a row, for 9,000 steps over a corpus twice tiny's (fewer repeats of one document).
+    model=replace(_TINY.model, ctx=256),
+    train=replace(_TINY.train, steps=9000, batch_size=16, ckpt_every=100),
+    corpus=CorpusConfig(n_chars=8_000_000),
+    probe=ProbeConfig(n_seqs=32, half=24, band=(0.25, 0.75)),
+    repeat=replace(_TINY.repeat, share=0.0),
+    # Read off the first baseline (trial N1): onset 5,312, rise 10%->90% over steps 4,658-7,519.
+    # A lead of 1,000 starts the window ~400 steps before the rise, as tiny's lead does
+    # (start 4,300; the window then ends at the 90% crossing, 7,600, and branches run to 9,000)
+    window_start=4300,
+    window_lead=1000,
+    # a branch through this window costs ~5 minutes (tiny's: ~1): fewer runs, registered here
+    seeds=1,
+    draws=2,
+    noise_runs=2,
 )
 
 
@@ -220,6 +263,7 @@ SCALES: dict[str, Scale] = {
     "micro-l": _resized(_MICRO, "micro-l", "tests: micro at width 48, 3 heads", d_model=48, n_heads=3),
     "smoke": _SMOKE,
     "tiny": _TINY,
+    "tiny-natural": _TINY_NATURAL,
     # The augmentation-speedup ladder: `tiny` is its smallest rung (tiny-s); the two larger rungs
     # share tiny's data (same corpus, tokenizer and row order, so token templates transfer) and
     # recipe, and differ only in depth or width. Trials (README S3-D/E) formed their heads at
@@ -232,6 +276,17 @@ SCALES: dict[str, Scale] = {
         "tiny-l",
         "augmentation ladder: tiny at width 96 with 3 heads; minutes",
         window_start=1500,
+        d_model=96,
+        n_heads=3,
+    ),
+    # The same ladder over the natural recipe (its smallest rung is tiny-natural itself)
+    "tiny-natural-m": _resized(
+        _TINY_NATURAL, "tiny-natural-m", "augmentation ladder: tiny-natural with 3 layers", n_layers=3
+    ),
+    "tiny-natural-l": _resized(
+        _TINY_NATURAL,
+        "tiny-natural-l",
+        "augmentation ladder: tiny-natural at width 96 with 3 heads",
         d_model=96,
         n_heads=3,
     ),

@@ -66,12 +66,16 @@ def list_scales() -> None:
 )
 def train(scale, store, corpus, sets, seed, order_seed, reports, plot) -> None:
     """Train a baseline run; print the per-head score table and plot every head's curve."""
+    from ..probe_curves import describe_probes
     from ..report import head_table, plot_head_curves, summary_lines
 
-    sc, _, _, run = baseline(scale, store, corpus, sets, seed, order_seed)
+    sc, _, data, run = baseline(scale, store, corpus, sets, seed, order_seed)
     click.echo(head_table(run.records[-1]))
     for line in summary_lines(run.records):
         click.echo(line)
+    if tuple(sc.probe.band) != (0.0, 0.0):
+        for line in describe_probes(sc, data.stream, run.records, run.path)[1:]:
+            click.echo(line.removeprefix("- "))
     out = Path(plot) if plot else Path(reports) / sc.name / f"train-{run.key}.png"
     out.parent.mkdir(parents=True, exist_ok=True)
     plot_head_curves(run.records, out, title=f"{sc.name}, init seed {seed}, order seed {order_seed}")

@@ -39,7 +39,14 @@ def override(scale: Scale, corpus: str | None, sets: tuple[str, ...]) -> Scale:
             raise MdaError(f"--set: {section} has no settable field {name!r}")
         current = getattr(sub, name)
         try:
-            value = type(current)(raw) if not isinstance(current, bool) else raw == "true"
+            if isinstance(current, tuple):  # e.g. probe.band=0.25,0.75
+                value = tuple(type(x)(v) for x, v in zip(current, raw.split(",", len(current) - 1)))
+                if len(value) != len(current):
+                    raise ValueError
+            elif isinstance(current, bool):
+                value = raw == "true"
+            else:
+                value = type(current)(raw)
         except ValueError:
             raise MdaError(f"--set {path}: {raw!r} is not a valid {type(current).__name__}") from None
         scale = dataclasses.replace(scale, **{section: dataclasses.replace(sub, **{name: value})})

@@ -34,14 +34,16 @@ from .options import (
     help="k as a fraction of the window's rows.",
 )
 @click.option(
-    "--draws", default=4, show_default=True, type=click.IntRange(min=2), help="Random draws per operation."
+    "--draws",
+    default=None,
+    type=click.IntRange(min=2),
+    help="Random draws per operation [default: the scale's, 4 at tiny].",
 )
 @click.option(
     "--noise-runs",
-    default=3,
-    show_default=True,
+    default=None,
     type=click.IntRange(min=2),
-    help="Reorder (noise) runs.",
+    help="Reorder (noise) runs [default: the scale's, 3 at tiny].",
 )
 @window_start_option
 @click.option(
@@ -131,8 +133,8 @@ def run(
         unit=unit,
         strategy=strategy,
         k_fraction=k_fraction,
-        draws=draws,
-        noise_runs=noise_runs,
+        draws=draws or sc.draws,
+        noise_runs=noise_runs or sc.noise_runs,
         seed=seed,
         order_seed=order_seed,
         seeds=seeds or sc.seeds,
