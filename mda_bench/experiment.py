@@ -15,8 +15,9 @@ import numpy as np
 from . import interventions as iv
 from .attribution.score import InfluenceConfig
 from .attribution.stage import Attribution, attribute_stage, default_probe
+from .errors import MdaError
 from .metrics import curve_metrics, effect
-from .pipeline import Data, Run, prepare_data, train_stage
+from .pipeline import Data, Run, baseline_stage, prepare_data
 from .retrain import Branch, Job, RunSpec, horizon_step, retrain_all
 from .scales import Scale
 from .store import Store
@@ -65,7 +66,7 @@ class Experiment:
 def prepare(scale: Scale, store: Store, cfg: ExperimentConfig, log=print) -> Experiment:
     """Baseline run, attribution, window and k, from the store or computed now."""
     data = prepare_data(scale, store, order_seed=cfg.order_seed, log=log)
-    baseline = train_stage(scale, store, data, init_seed=cfg.seed)
+    baseline = baseline_stage(scale, store, data, init_seed=cfg.seed, log=log)
     influence = InfluenceConfig(strategy=cfg.strategy, probe=default_probe(cfg.unit))
     att = attribute_stage(
         scale, store, data, baseline, cfg.unit, influence, window_start=cfg.window_start, log=log
@@ -160,13 +161,28 @@ def _metrics(exp: Experiment, records: list[dict]) -> dict:
     return m
 
 
-def baseline_metrics(exp: Experiment) -> dict:
-    return _metrics(exp, exp.baseline.records)
+def reference_records(exp: Experiment, branches: list[Branch]) -> list[dict]:
+    """The curve every effect is measured against: the baseline's own records, or, for an
+    official baseline (revisions 1,000 steps apart, too coarse for an onset), the identity
+    branch's (same start, code, precision and optimizer state as every other branch)."""
+    if not exp.baseline.official:
+        return exp.baseline.records
+    for b in branches:
+        if b.spec.operation == "identity":
+            return b.records
+    raise MdaError("an official baseline's effects need its identity branch as the reference curve")
 
 
-def results_table(exp: Experiment, branches: list[Branch]) -> list[dict]:
-    """One row per branch: its spec, onset, area, end score, ICL, and their deltas."""
-    base = baseline_metrics(exp)
+def baseline_metrics(exp: Experiment, branches: list[Branch] = ()) -> dict:
+    return _metrics(exp, reference_records(exp, branches))
+
+
+def results_table(
+    exp: Experiment, branches: list[Branch], reference: list[Branch] | None = None
+) -> list[dict]:
+    """One row per branch: its spec, onset, area, end score, ICL, and their deltas (against the
+    reference curve found among `reference`, default `branches`)."""
+    base = baseline_metrics(exp, branches if reference is None else reference)
     rows = [{"run": "baseline", "operation": "none", "selection": "none", "k": 0, **base, **_zero()}]
     for b in branches:
         m = _metrics(exp, b.records)

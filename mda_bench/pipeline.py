@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -49,14 +49,17 @@ class Run:
     path: Path
     records: list[dict]
     manifest: dict
+    # an official baseline (pythia-*): {step: revision folder}, and how its branch points get
+    # their optimizer state; None / {} for a run the suite trained (its checkpoints hold both)
+    revisions: dict[int, Path] | None = None
+    branch_state: dict = field(default_factory=dict)
+
+    @property
+    def official(self) -> bool:
+        return self.revisions is not None
 
 
 def data_config(scale: Scale, order_seed: int) -> dict:
-    if scale.tokenizer != "bpe":
-        raise MdaError(
-            f"scale {scale.name} needs the Pythia data pipeline (pre-tokenized Pile rows, "
-            "GPT-NeoX tokenizer, GPU), which is not implemented yet"
-        )
     return {
         "version": DATA_VERSION,
         "corpus": scale.corpus,
@@ -69,7 +72,14 @@ def data_config(scale: Scale, order_seed: int) -> dict:
 
 
 def prepare_data(scale: Scale, store: Store, order_seed: int = 0, log=print) -> Data:
-    """Build (or load) the corpus, tokenizer and token stream of `scale`."""
+    """Build (or load) the corpus, tokenizer and token stream of `scale` (a pythia-* scale:
+    open Pythia's rows, whose order is Pythia's whatever `order_seed`)."""
+    if scale.tokenizer != "bpe":
+        from .pythia_data import prepare_pythia_data
+
+        if order_seed:
+            raise MdaError(f"scale {scale.name} trains on Pythia's own row order; --order-seed must be 0")
+        return prepare_pythia_data(scale, store, log=log)
     cfg = data_config(scale, order_seed)
 
     def build(part: Path) -> dict:
@@ -109,6 +119,27 @@ def train_config(scale: Scale, data: Data, init_seed: int, weights: np.ndarray |
         "weights": wkey,
         **scale.runtime.key_part(),
     }
+
+
+def baseline_stage(scale: Scale, store: Store, data: Data, init_seed: int = 0, log=print) -> Run:
+    """The baseline a claim branches from: trained by the suite, or (pythia-*) the official
+    checkpoints, scored."""
+    if scale.tokenizer != "bpe":
+        from .official import official_stage
+
+        if init_seed:
+            raise MdaError(f"scale {scale.name} branches from Pythia's own weights; --seed must be 0")
+        return official_stage(scale, store, data, log=log)
+    return train_stage(scale, store, data, init_seed=init_seed)
+
+
+def reopen_stream(scale: Scale, data_path: Path):
+    """A data stage's stream, opened again (in a worker process)."""
+    if scale.tokenizer != "bpe":
+        from .pythia_data import reopen_pile_stream
+
+        return reopen_pile_stream(scale, data_path)
+    return TokenStream.load(data_path / "stream.npz")
 
 
 def train_stage(

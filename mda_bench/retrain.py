@@ -63,7 +63,10 @@ def horizon_step(window: Window, total_steps: int, margin: float = 0.5) -> int:
 
 
 def _config(baseline: Run, window: Window, horizon: int, plan: Plan, runtime: Runtime) -> dict:
+    # an official baseline's branch point also depends on how its optimizer state was rebuilt
+    state = {"branch_state": baseline.branch_state} if baseline.branch_state else {}
     return {
+        **state,
         "version": RETRAIN_VERSION,
         "baseline": baseline.key,
         "branch_step": window.start,
@@ -75,10 +78,17 @@ def _config(baseline: Run, window: Window, horizon: int, plan: Plan, runtime: Ru
 
 
 def _train_one(
-    scale: Scale, store: Store, stream: TokenStream, baseline: Run, window, horizon, job, bar=None
+    scale: Scale,
+    store: Store,
+    stream: TokenStream,
+    baseline: Run,
+    window,
+    horizon,
+    job,
+    branch: Path,
+    bar=None,
 ):
     cfg = _config(baseline, window, horizon, job.plan, scale.runtime)
-    branch = baseline.path / "ckpt" / f"step-{window.start:06d}"
 
     def on_step(step: int, loss: float) -> None:
         if bar is not None:
@@ -92,7 +102,7 @@ def _train_one(
             scale,
             stream,
             part,
-            init_seed=int(baseline.manifest["config"]["init_seed"]),
+            init_seed=int(baseline.manifest["config"].get("init_seed", 0)),
             plan=job.plan,
             branch_from=branch,
             end_step=horizon,
@@ -110,10 +120,22 @@ def _train_one(
 
 def _worker(args) -> str:
     """A process-pool entry point: reload the stream from the store, train one branch."""
-    scale, root, data_path, baseline, window, horizon, job, threads = args
+    from .pipeline import reopen_stream
+
+    scale, root, data_path, baseline, window, horizon, job, branch, threads = args
     torch.set_num_threads(threads)
-    stream = TokenStream.load(Path(data_path) / "stream.npz")
-    return _train_one(scale, Store(root), stream, baseline, window, horizon, job)
+    stream = reopen_stream(scale, Path(data_path))
+    return _train_one(scale, Store(root), stream, baseline, window, horizon, job, branch)
+
+
+def branch_point(scale: Scale, store: Store, data: Data, baseline: Run, step: int) -> Path:
+    """The checkpoint every branch at `step` starts from: the baseline's own (weights and true
+    AdamW state), or for official revisions the one built by official.branch_point."""
+    if baseline.official:
+        from .official import branch_point as official_point
+
+        return official_point(scale, store, data, baseline, step)
+    return baseline.path / "ckpt" / f"step-{step:06d}"
 
 
 def retrain_all(
@@ -141,18 +163,20 @@ def retrain_all(
     uniq = list({j.plan.key(): j for j in todo}.values())
     per_run = horizon - window.start
     if uniq:
+        branch = branch_point(scale, store, data, baseline, window.start)
         desc = f"retrain {len(uniq)} runs x {per_run} steps"
         if n_jobs <= 1:
             with progress_bar(len(uniq) * per_run, desc, "step", enabled=progress) as bar:
                 for job in uniq:
                     bar.set_postfix(run=job.spec.name, refresh=False)
-                    _train_one(scale, store, data.stream, baseline, window, horizon, job, bar)
+                    _train_one(scale, store, data.stream, baseline, window, horizon, job, branch, bar)
         else:
             import multiprocessing as mp
 
             threads = max(1, torch.get_num_threads() // n_jobs)
             args = [
-                (scale, str(store.root), str(data.path), baseline, window, horizon, j, threads) for j in uniq
+                (scale, str(store.root), str(data.path), baseline, window, horizon, j, branch, threads)
+                for j in uniq
             ]
             pool = mp.get_context("spawn").Pool(n_jobs)  # spawn: fork would copy torch's thread pools
             try:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from .corpus import CorpusConfig
 from .device import Runtime
 from .errors import MdaError
+from .pythia_data import PythiaFiles
 from .store import KEY_OMITS_DEFAULT
 from .stream import RepeatRows
 
@@ -89,6 +90,8 @@ class Scale:
     cpu: bool = True
     # how it computes (device, precision, micro-batch): set by the CLI, not by the recipe
     runtime: Runtime = field(default_factory=Runtime, metadata=KEY_OMITS_DEFAULT)
+    # where a pythia-* scale's rows, tokenizer and checkpoints are: set by the CLI
+    pythia: PythiaFiles = field(default_factory=PythiaFiles, metadata=KEY_OMITS_DEFAULT)
 
     def validate(self) -> None:
         """Every field against its stated range (RANGES); one line naming the first one out."""

@@ -116,6 +116,10 @@ class TokenStream:
         c = self.order[np.asarray(row_ids)]
         return self.chunk_doc_ptr[c + 1] == self.chunk_doc_ptr[c]
 
+    def row_category_counts(self, row_ids) -> np.ndarray:
+        """[n, categories]: tokens of each category in each row (from the documents' labels)."""
+        return self.chunk_cats[self.order[np.asarray(row_ids)]]
+
     def row_docs(self, row_id: int) -> list[int]:
         c = int(self.order[row_id])
         return self.chunk_doc_ids[self.chunk_doc_ptr[c] : self.chunk_doc_ptr[c + 1]].tolist()

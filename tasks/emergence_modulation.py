@@ -220,7 +220,7 @@ def run(exps, n_jobs: int = 1, progress: bool = True) -> TaskResult:
     verdict = decide(tables, [bool(r.exp.unit["rose"]) for r in runs])
     first = runs[0].exp
     dose = run_jobs(first, dose_jobs(first, PROTOCOL["dose_fractions"]), n_jobs, progress)
-    points = dose_points(runs[0].table + results_table(first, dose)[1:], first.k)
+    points = dose_points(runs[0].table + results_table(first, dose, runs[0].branches)[1:], first.k)
     sections = [
         findings_section(tables, "d_onset"),
         findings_section(tables, "d_area"),

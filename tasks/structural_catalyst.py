@@ -193,7 +193,12 @@ def run(exps, n_jobs: int = 1, progress: bool = True) -> TaskResult:
     names = [*CATEGORIES, INJECTED]
     enrich, enrich_bottom = enrichment(labels, top, names), enrichment(labels, bottom, names)
     longer = long_experiment(exp)
-    branches = run_jobs(longer, structural_jobs(longer), n_jobs, progress)
+    jobs = structural_jobs(longer)
+    if exp.baseline.official:  # the reference curve of an official baseline (experiment.reference_records)
+        from baselines.random_draws import identity_job
+
+        jobs.append(identity_job(longer))
+    branches = run_jobs(longer, jobs, n_jobs, progress)
     table = results_table(longer, branches)
     verdict = decide(enrich, table, bool(exp.unit["rose"]))
     sections = [

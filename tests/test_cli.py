@@ -78,7 +78,7 @@ def one_line_error(code, err):
         (["train", "--scale", "micro", "--set", "train.lr=5"], "lr must be"),
         (["train", "--scale", "micro", "--set", "train.steps=abc"], "not a valid int"),
         (["train", "--scale", "micro", "--set", "model.nonsense=1"], "no settable field"),
-        (["train", "--scale", "pythia-14m"], "not implemented yet"),
+        (["train", "--scale", "pythia-14m"], "needs --pile-data PATH"),
         (["train", "--scale", "micro", "--seed", "-1"], "seed"),
         (["train", "--scale", "micro", "--set", "train.clip=-1"], "train.clip must be > 0, got -1.0"),
         (["train", "--scale", "micro", "--set", "train.beta1=2"], "train.beta1 must be in [0, 1), got 2.0"),

@@ -55,6 +55,10 @@ def check_probe(unit: str, probe: str) -> None:
 
 
 def _checkpoint_model(scale: Scale, run: Run, step: int):
+    if run.official:
+        from ..official import revision_model
+
+        return revision_model(scale, run, step).eval()
     path = run.path / "ckpt" / f"step-{step:06d}"
     if not path.is_dir():
         raise MdaError(f"run {run.path} has no checkpoint at step {step}")
@@ -196,7 +200,7 @@ def attribute_stage(
 
 
 def _table(data: Data, row_ids: np.ndarray, B: int, scores: np.ndarray, losses: np.ndarray) -> list[dict]:
-    cats = data.stream.chunk_cats[data.stream.order[row_ids]]
+    cats = data.stream.row_category_counts(row_ids)
     out = []
     for i, r in enumerate(row_ids):
         counts = {c: int(n) for c, n in zip(CATEGORIES, cats[i])}

@@ -51,7 +51,7 @@ def override(scale: Scale, corpus: str | None, sets: tuple[str, ...]) -> Scale:
             raise MdaError(f"--set {path}: {raw!r} is not a valid {type(current).__name__}") from None
         scale = dataclasses.replace(scale, **{section: dataclasses.replace(sub, **{name: value})})
     scale.validate()
-    return dataclasses.replace(scale, runtime=runtime())
+    return pythia_files(dataclasses.replace(scale, runtime=runtime()))
 
 
 def runtime() -> Runtime:
@@ -76,12 +76,12 @@ def open_store(path: str) -> Store:
 def baseline(scale: str, store: str, corpus, sets, seed: int, order_seed: int):
     """(scale, store, data, baseline run) from the shared options: data and training stages,
     loaded from the store or computed now."""
-    from ..pipeline import prepare_data, train_stage
+    from ..pipeline import baseline_stage, prepare_data
 
     sc = override(get_scale(scale), corpus, sets)
     st = open_store(store)
     data = prepare_data(sc, st, order_seed=order_seed, log=say)
-    return sc, st, data, train_stage(sc, st, data, init_seed=seed)
+    return sc, st, data, baseline_stage(sc, st, data, init_seed=seed, log=say)
 
 
 def report_dir(reports: str, scale: Scale, unit: str, strategy: str = "ekfac") -> Path:
@@ -151,8 +151,70 @@ def runtime_options(f):
     )(f)
 
 
+PYTHIA_FLAGS = {
+    "pile_data": (
+        "--pile-data",
+        "document.idx of the pre-shuffled Pile (shards beside it), or a Parquet folder.",
+    ),
+    "tokenizer_json": ("--tokenizer-json", "The GPT-NeoX tokenizer.json (decodes rows for categories)."),
+    "heldout_text": (
+        "--heldout-text",
+        "Text file of held-out ICL rows (the paper's: WikiText-2) [default: Pile rows].",
+    ),
+    "checkpoints": ("--checkpoints", "Folder of stepN/ revisions or an offline Hugging Face cache."),
+}
+
+
+def pythia_options(f):
+    """The pythia-* scales' files (docs/pythia.md): kept in the click context like the runtime."""
+    common = {"expose_value": False, "callback": _remember}
+    f = click.option(
+        "--rebuild-batches",
+        default=100,
+        show_default=True,
+        type=click.IntRange(min=1),
+        help="pythia-*: batches before the branch step that rebuild AdamW's moments at lr 0.",
+        **common,
+    )(f)
+    f = click.option(
+        "--pile",
+        default="deduped",
+        show_default=True,
+        type=click.Choice(["deduped", "standard"]),
+        help="pythia-*: which Pile the rows and checkpoints are (must match the model).",
+        **common,
+    )(f)
+    for name, (flag, text) in reversed(PYTHIA_FLAGS.items()):
+        f = click.option(flag, name, default="", metavar="PATH", help=f"pythia-*: {text}", **common)(f)
+    return f
+
+
+def pythia_files(scale: Scale) -> Scale:
+    """Attach --pile-data etc. to a pythia-* scale; refuse them on any other scale."""
+    from ..pythia_data import PythiaFiles
+
+    ctx = click.get_current_context(silent=True)
+    meta = ctx.meta if ctx is not None else {}
+    given = {k: meta.get(f"mda.{k}", "") for k in PYTHIA_FLAGS}
+    if scale.tokenizer == "bpe":
+        used = [PYTHIA_FLAGS[k][0] for k, v in given.items() if v]
+        if used:
+            raise MdaError(f"{used[0]} is for the pythia-* scales; scale {scale.name} builds its own data")
+        return scale
+    files = PythiaFiles(
+        data=given["pile_data"],
+        tokenizer=given["tokenizer_json"],
+        heldout=given["heldout_text"],
+        checkpoints=given["checkpoints"],
+        pile=meta.get("mda.pile", "deduped"),
+        rebuild_batches=meta.get("mda.rebuild_batches", 100),
+    )
+    return dataclasses.replace(scale, pythia=files)
+
+
 def scale_options(f):
-    """--scale, --store, --corpus, --set and the runtime options."""
+    """--scale, --store, --corpus, --set, the runtime options and the pythia-* files."""
+    f = pythia_options(f)
     f = runtime_options(f)
     f = click.option(
         "--set",
