@@ -75,8 +75,14 @@ def icl_curve(exp, run_path: Path, steps: list[int], rows: np.ndarray) -> list[f
         tokens = torch.from_numpy(rows.astype(np.int64)).to(rt.device)
         model = build_model(exp.scale.model, 0, attention=rt.attention).to(rt.device)
         out = []
+        official = exp.baseline.official and run_path == exp.baseline.path
         for s in steps:
-            load_checkpoint(model, None, run_path / "ckpt" / f"step-{s:06d}")
+            if official:  # the official baseline's weights are its revisions
+                from .official import revision_model
+
+                model = revision_model(exp.scale, exp.baseline, s)
+            else:
+                load_checkpoint(model, None, run_path / "ckpt" / f"step-{s:06d}")
             chunks = tokens.split(256)
             parts = [icl_and_loss(model, chunk)["icl_score"] for chunk in chunks]
             out.append(-float(np.average(parts, weights=[len(c) for c in chunks])))

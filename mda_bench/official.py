@@ -150,3 +150,22 @@ def branch_point(scale: Scale, store: Store, data, run, step: int, log=print) ->
 
     done = store.compute("branch-state", cfg, build)
     return done / "ckpt" / f"step-{step:06d}"
+
+
+def describe(exp) -> list[str]:
+    """Report lines: the revisions, the branch state, the reference curve, the held-out rows."""
+    revs = sorted(exp.baseline.revisions)
+    start = exp.window.start
+    k = min(exp.baseline.branch_state["batches"], start)
+    state = (
+        "AdamW's zero state"
+        if start == 0
+        else f"AdamW moments rebuilt from the {k} batches before it at lr 0"
+    )
+    held = read_json(exp.data.path / "manifest.json").get("heldout_from", "?")
+    return [
+        f"- baseline: {len(revs)} official revisions of {exp.baseline.manifest.get('model')} "
+        f"(steps {revs[0]}-{revs[-1]}); every branch starts from revision step{start} with {state}",
+        "- reference curve: the identity branch (revisions are too far apart for an onset); "
+        f"held-out rows: {held}",
+    ]

@@ -96,7 +96,7 @@ def templates_section(sets: dict, exp, n_template_rows: int, n_samples: int = N_
 
 def ladder_plot(exp, results, name: str = "augmentation-speedup.png") -> tuple[str, str]:
     """One panel per rung: the target head's score for the baseline and each insertion run."""
-    from mda_bench.claim_report import _save
+    from mda_bench.claim_plots import save_plot
     from mda_bench.experiment import head_curve
     from mda_bench.report import figure
 
@@ -123,5 +123,5 @@ def ladder_plot(exp, results, name: str = "augmentation-speedup.png") -> tuple[s
         ax.set_xlabel("step (insertion shaded)")
     axes[0][0].set_ylabel(f"{unit['score']} score")
     axes[0][0].legend(fontsize=7, loc="upper left")
-    _save(fig, exp, name)
+    save_plot(fig, exp, name)
     return ("Target head's score per scale (dotted: onset level)", name)

@@ -212,7 +212,7 @@ def dose_plot(exp, points: list[dict], name: str) -> tuple[str, str]:
 
 
 def run(exps, n_jobs: int = 1, progress: bool = True) -> TaskResult:
-    from mda_bench.claim_report import curves_plot
+    from mda_bench.claim_plots import curves_plot
     from mda_bench.experiment import results_table, run_jobs
 
     runs = modulation_runs(exps, n_jobs, progress)

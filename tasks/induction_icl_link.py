@@ -124,7 +124,7 @@ def _corr_row(label: str, x, y, clusters) -> list[str]:
 
 
 def run(exps, n_jobs: int = 1, progress: bool = True) -> TaskResult:
-    from mda_bench.claim_report import icl_scatter_plot
+    from mda_bench.claim_plots import icl_scatter_plot
     from mda_bench.icl_eval import describe
 
     from ._shared import modulation_runs, pooled_table

@@ -118,7 +118,7 @@ def decide(table: list[dict], formed: list[bool]) -> Verdict:
 
 
 def run(exps, n_jobs: int = 1, progress: bool = True) -> TaskResult:
-    from mda_bench.claim_report import curves_plot
+    from mda_bench.claim_plots import curves_plot
 
     runs = modulation_runs(exps, n_jobs, progress)
     table = pooled_table(runs)

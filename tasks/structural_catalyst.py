@@ -181,7 +181,7 @@ def structural_jobs(exp):
 
 def run(exps, n_jobs: int = 1, progress: bool = True) -> TaskResult:
     """On the first baseline only."""
-    from mda_bench.claim_report import curves_plot, enrichment_plot
+    from mda_bench.claim_plots import curves_plot, enrichment_plot
     from mda_bench.experiment import results_table, run_jobs
     from mda_bench.interventions import bottom_k, top_k
 

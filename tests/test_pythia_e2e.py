@@ -102,10 +102,10 @@ def _files(f, checkpoints: Path) -> list[str]:
     ]
 
 
-def test_emergence_modulation_runs_at_pythia_14m_from_official_revisions(pythia_files, tmp_path, capsys):
+def test_every_claim_runs_at_pythia_14m_from_official_revisions(pythia_files, tmp_path, capsys):
     f = pythia_files
     args = [
-        *("run", "emergence-modulation", "--scale", "pythia-14m", *_files(f, f["hub"])),
+        *("run", "all", "--scale", "pythia-14m", *_files(f, f["hub"])),
         *("--heldout-text", str(f["root"] / "wikitext.txt"), *SETS),
         *(
             "--window-start",
@@ -123,7 +123,9 @@ def test_emergence_modulation_runs_at_pythia_14m_from_official_revisions(pythia_
     ]
     code, out, err = _run(args, capsys)
     assert code == 0, err
-    assert "emergence-modulation:" in out
+    for claim in ("emergence-modulation", "random-null", "structural-catalyst", "induction-icl-link"):
+        assert f"{claim}:" in out and (tmp_path / "reports" / "pythia-14m" / f"{claim}.md").exists()
+    assert "augmentation-speedup: augmentation-speedup needs a model ladder" in err
     report = json.loads((tmp_path / "reports" / "pythia-14m" / "emergence-modulation.json").read_text())
     rows = {r["run"]: r for r in report["table"]}
     assert "identity" in rows and "remove-top" in rows
