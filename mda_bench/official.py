@@ -111,6 +111,45 @@ def official_stage(scale: Scale, store: Store, data, log=print):
     )
 
 
+def own_baseline_stage(scale: Scale, store: Store, data, log=print):
+    """The `own-baseline` protocol: Pythia trained by the suite from revision step0 (AdamW's
+    zeros, exact) through step `own_until`, in Pythia's row order and lr schedule, with full
+    checkpoints (weights and true AdamW state) to branch from. A plain training run otherwise."""
+    from .checkpoint_io import read_records
+    from .pipeline import Run
+    from .train import train_run
+
+    until = scale.pythia.own_until
+    if not 0 < until <= scale.train.steps:
+        raise MdaError(f"--optimizer-state own-baseline needs --own-until STEP in [1, {scale.train.steps}]")
+    official = official_stage(scale, store, data, log=log)
+    start = branch_point(scale, store, data, official, 0)
+    cfg = {
+        "version": OFFICIAL_VERSION,
+        "own_baseline_of": official.key,
+        "until": until,
+        "train": scale.train,
+        "probe": scale.probe.unit_probe(),
+        **scale.runtime.key_part(),
+    }
+
+    def build(part: Path) -> dict:
+        with progress_bar(until, f"train {scale.name} from step0", "step") as bar:
+            train_run(
+                scale,
+                data.stream,
+                part,
+                branch_from=start,
+                end_step=until,
+                on_step=lambda s, _: bar.update(1),
+            )
+        return {"optimizer_state": "own-baseline", "model": model_name(scale), "from": "revision step0"}
+
+    done = store.compute("train", cfg, build)
+    log(f"baseline: {model_name(scale)} trained by the suite from step0 to step {until}")
+    return Run(done.name, done, read_records(done / "ckpt"), read_json(done / "manifest.json"))
+
+
 def revision_model(scale: Scale, run, step: int):
     """The suite's model of `scale` holding revision `step`'s weights, on the scale's device."""
     from .model import build_model

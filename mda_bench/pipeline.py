@@ -125,10 +125,12 @@ def baseline_stage(scale: Scale, store: Store, data: Data, init_seed: int = 0, l
     """The baseline a claim branches from: trained by the suite, or (pythia-*) the official
     checkpoints, scored."""
     if scale.tokenizer != "bpe":
-        from .official import official_stage
+        from .official import official_stage, own_baseline_stage
 
         if init_seed:
             raise MdaError(f"scale {scale.name} branches from Pythia's own weights; --seed must be 0")
+        if scale.pythia.optimizer_state == "own-baseline":
+            return own_baseline_stage(scale, store, data, log=log)
         return official_stage(scale, store, data, log=log)
     return train_stage(scale, store, data, init_seed=init_seed)
 

@@ -39,9 +39,14 @@ class PythiaFiles:
     heldout: str = ""  # a text file for held-out ICL rows (WikiText-2 in the paper); "" = Pile rows
     pile: str = "deduped"  # which Pile the rows and the checkpoints come from
     checkpoints: str = ""  # a folder of stepN/ model folders, or an offline Hugging Face cache
-    # the branch's optimizer state at an official checkpoint: AdamW moments rebuilt from the K
-    # batches before the branch step at lr 0 (branch_state.py); part of every branch's key
+    # the branches' optimizer state. "rebuild": branch from the official revision at the window
+    # start with AdamW moments rebuilt from the K batches before it at lr 0 (branch_state.py;
+    # K is part of every branch's key). "own-baseline": train the baseline from revision step0
+    # through step `own_until` with the suite's code in Pythia's order and schedule, and branch
+    # from its checkpoints (true state)
     rebuild_batches: int = 100
+    optimizer_state: str = "rebuild"
+    own_until: int = 0
 
     def require(self, scale: str, *names: str) -> None:
         """One line naming the first missing file option."""

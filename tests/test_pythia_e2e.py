@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from mda_bench.checkpoint_io import load_checkpoint
 from mda_bench.checkpoints import cache_folder
@@ -30,7 +31,7 @@ from mda_bench.stream import train_tokenizer
 from mda_bench.train import train_run
 
 SIZE = ModelConfig(n_layers=2, d_model=32, n_heads=2, ctx=32, vocab_size=300)
-TRAIN = TrainConfig(steps=40, batch_size=8, lr=3e-3, warmup=4, ckpt_every=10)
+TRAIN = TrainConfig(steps=40, batch_size=8, lr=1e-3, warmup=4, ckpt_every=10)  # lr: pythia-14m's
 SETS = [
     *("--set", "model.n_layers=2", "--set", "model.d_model=32", "--set", "model.n_heads=2"),
     *("--set", "model.ctx=32", "--set", "model.vocab_size=300"),
@@ -219,3 +220,31 @@ def test_pile_files_stay_out_of_keys():
     sc = get_scale("pythia-14m")
     assert '"pythia":' not in canonical(sc)
     assert '"pythia":' in canonical(replace(sc, pythia=PythiaFiles(data="x.idx")))
+
+
+def test_own_baseline_retraces_the_official_trajectory(pythia_files, tmp_path, capsys):
+    """The fixture's revisions were trained by the suite on these rows, so a baseline trained
+    from revision step0 under `own-baseline` must land on revision step40's weights exactly."""
+    from mda_bench.checkpoints import load_revision
+
+    f = pythia_files
+    store = tmp_path / "runs"
+    args = [
+        *("train", "--scale", "pythia-14m", *_files(f, f["plain"]), *SETS),
+        *("--optimizer-state", "own-baseline", "--own-until", "40"),
+        *("--store", str(store), "--reports", str(tmp_path / "r")),
+    ]
+    code, out, err = _run(args, capsys)
+    assert code == 0, err
+    (own,) = [p for p in (store / "train").iterdir() if p.is_dir()]
+    model = build_model(SIZE, 0)
+    load_checkpoint(model, None, own / "ckpt" / "step-000040")
+    mine, official = model.state_dict(), load_revision(f["plain"] / "step40").state_dict()
+    assert mine.keys() == official.keys()
+    gaps = {k: float((mine[k] - official[k]).abs().max()) for k in mine}
+    assert max(gaps.values()) == 0.0, gaps
+    # scored densely (eval_every 2) with true optimizer state at every checkpoint
+    assert len(list((own / "ckpt").glob("eval-*.json"))) > 10
+    assert (own / "ckpt" / "step-000010" / "optim.safetensors").exists()
+    code, _, err = _run([*args[:-4], "--own-until", "0", "--store", str(store)], capsys)
+    assert code != 0 and "needs --own-until STEP" in err

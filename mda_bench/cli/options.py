@@ -169,6 +169,22 @@ def pythia_options(f):
     """The pythia-* scales' files (docs/pythia.md): kept in the click context like the runtime."""
     common = {"expose_value": False, "callback": _remember}
     f = click.option(
+        "--own-until",
+        default=0,
+        type=click.IntRange(min=0),
+        help="pythia-*, own-baseline: the last step the suite trains the baseline to.",
+        **common,
+    )(f)
+    f = click.option(
+        "--optimizer-state",
+        default="rebuild",
+        show_default=True,
+        type=click.Choice(["rebuild", "own-baseline"]),
+        help="pythia-*: branch from official revisions with rebuilt AdamW moments, or from a baseline the "
+        "suite trains from step0 (true state).",
+        **common,
+    )(f)
+    f = click.option(
         "--rebuild-batches",
         default=100,
         show_default=True,
@@ -208,6 +224,8 @@ def pythia_files(scale: Scale) -> Scale:
         checkpoints=given["checkpoints"],
         pile=meta.get("mda.pile", "deduped"),
         rebuild_batches=meta.get("mda.rebuild_batches", 100),
+        optimizer_state=meta.get("mda.optimizer_state", "rebuild"),
+        own_until=meta.get("mda.own_until", 0),
     )
     return dataclasses.replace(scale, pythia=files)
 
