@@ -157,7 +157,7 @@ _PYTHIA_TRAIN = TrainConfig(
 )
 
 
-def _pythia(name: str, layers: int, d: int, heads: int, lr: float) -> Scale:
+def _pythia(name: str, layers: int, d: int, heads: int, lr: float, window_start: int) -> Scale:
     return Scale(
         name=name,
         description=f"the exact Pythia-{name.split('-')[1]} config (GPU; Pile rows, GPT-NeoX BPE)",
@@ -167,6 +167,7 @@ def _pythia(name: str, layers: int, d: int, heads: int, lr: float) -> Scale:
         probe=ProbeConfig(n_seqs=32, half=256),
         tokenizer="EleutherAI/gpt-neox-20b",
         cpu=False,
+        window_start=window_start,
     )
 
 
@@ -295,10 +296,11 @@ SCALES: dict[str, Scale] = {
         d_model=96,
         n_heads=3,
     ),
-    "pythia-14m": _pythia("pythia-14m", 6, 128, 4, 1e-3),
-    "pythia-31m": _pythia("pythia-31m", 6, 256, 8, 1e-3),
-    "pythia-70m": _pythia("pythia-70m", 6, 512, 8, 1e-3),
-    "pythia-160m": _pythia("pythia-160m", 12, 768, 12, 6e-4),
+    # the paper's induction-head windows start at steps 1,000 (14m) and 0 (31m, 70m, 160m)
+    "pythia-14m": _pythia("pythia-14m", 6, 128, 4, 1e-3, window_start=1000),
+    "pythia-31m": _pythia("pythia-31m", 6, 256, 8, 1e-3, window_start=0),
+    "pythia-70m": _pythia("pythia-70m", 6, 512, 8, 1e-3, window_start=0),
+    "pythia-160m": _pythia("pythia-160m", 12, 768, 12, 6e-4, window_start=0),
 }
 
 

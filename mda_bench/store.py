@@ -45,6 +45,9 @@ _HASHED: set[Path] = set()
 # every stored run keeps its key (`field(default=..., metadata=KEY_OMITS_DEFAULT)`).
 KEY_OMITS_DEFAULT = {"key_omits_default": True}
 
+# the manifest fields the store writes itself; a stage's build may not return these
+RESERVED = frozenset({"stage", "key", "config", "git_sha", "versions", "wall_time_s", "files"})
+
 
 def _default(f: Field):
     return f.default_factory() if f.default is MISSING else f.default
@@ -236,6 +239,9 @@ class Store:
         """Write the manifest (with every file's size and sha256) into the working folder,
         then rename it into place."""
         part = self.partial_dir(stage, key)
+        clash = sorted(RESERVED & extra.keys())
+        if clash:  # a stage's own field named like the store's would silently replace it
+            raise ValueError(f"stage {stage}: manifest fields {clash} are the store's own")
         manifest = {
             "stage": stage,
             "key": key,

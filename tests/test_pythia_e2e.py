@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from mda_bench.checkpoint_io import load_checkpoint
 from mda_bench.checkpoints import cache_folder
@@ -53,6 +52,7 @@ def pythia_files(tmp_path_factory):
     rows = ids[: n_rows * (SIZE.ctx + 1)].reshape(n_rows, SIZE.ctx + 1)
     # 66-byte rows in 1,000-byte shards: rows straddle shard boundaries
     idx = write_megatron(root / "pile-deduped-pythia-preshuffled", rows, shard_bytes=1000)
+    _write_parquet(root / "pile-deduped-parquet", rows)
     (root / "wikitext.txt").write_text(" ".join(d.text for d in docs[-40:]))
     # the revisions: the suite trains the model on these rows, each checkpoint saved as stepN
     scale = replace(
@@ -74,7 +74,32 @@ def pythia_files(tmp_path_factory):
         model.save_pretrained(hub / "snapshots" / commit)
         (hub / "refs").mkdir(parents=True, exist_ok=True)
         (hub / "refs" / f"step{step}").write_text(commit)
-    return {"idx": idx, "tok": root / "tokenizer.json", "plain": plain, "hub": root / "hub", "root": root}
+    return {
+        "idx": idx,
+        "parquet": root / "pile-deduped-parquet",
+        "tok": root / "tokenizer.json",
+        "plain": plain,
+        "hub": root / "hub",
+        "root": root,
+    }
+
+
+def _write_parquet(folder: Path, rows: np.ndarray) -> None:
+    """The community repack's layout (uid, batch_idx, token_ids), in two files, rows shuffled."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder.mkdir()
+    order = np.random.default_rng(0).permutation(len(rows))
+    for part, ids in enumerate(np.array_split(order, 2)):
+        table = pa.table(
+            {
+                "uid": pa.array(ids, pa.int64()),
+                "batch_idx": pa.array(ids // TRAIN.batch_size, pa.int64()),
+                "token_ids": pa.array([rows[i].tolist() for i in ids], pa.list_(pa.int32())),
+            }
+        )
+        pq.write_table(table, folder / f"part-{part}.parquet")
 
 
 def _run(args: list[str], capsys) -> tuple[int, str, str]:
@@ -195,6 +220,45 @@ def test_bad_pythia_inputs_are_one_line_and_exit_nonzero(pythia_files, tmp_path,
     assert code != 0
     errors = [line for line in err.strip().splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and message in errors[0] and err.strip().endswith(errors[0]), err
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        ("missing-shard", "document-00001-of-"),
+        ("truncated-shard", "is truncated"),
+        ("magic", "is not a Megatron index"),
+        ("row-length", "has 33 tokens, expected 49"),
+    ],
+)
+def test_damaged_pile_files_are_one_line(pythia_files, tmp_path, damage, message, capsys):
+    import shutil
+
+    f = pythia_files
+    data = tmp_path / "pile-deduped"
+    shutil.copytree(f["idx"].parent, data)
+    shards = sorted(data.glob("document-*.bin"))
+    if damage == "missing-shard":
+        shards[1].unlink()
+    elif damage == "truncated-shard":
+        shards[-1].write_bytes(shards[-1].read_bytes()[:-10])
+    elif damage == "magic":
+        idx = data / "document.idx"
+        idx.write_bytes(b"NOTMMIDX\x00" + idx.read_bytes()[9:])
+    sets = [*SETS, "--set", "model.ctx=48"] if damage == "row-length" else SETS
+    args = ["train", "--scale", "pythia-14m", "--pile-data", str(data / "document.idx")]
+    args += [
+        "--tokenizer-json",
+        str(f["tok"]),
+        "--checkpoints",
+        str(f["plain"]),
+        *sets,
+        "--store",
+        str(tmp_path),
+    ]
+    code, _, err = _run(args, capsys)
+    errors = [line for line in err.strip().splitlines() if line.startswith("error:")]
+    assert code == 2 and len(errors) == 1 and message in errors[0], err
 
 
 def test_pythia_files_are_refused_on_other_scales(pythia_files, capsys):

@@ -184,3 +184,17 @@ def torch_equal(a, b) -> bool:
     import torch
 
     return bool(torch.equal(a, b))
+
+
+def test_a_stage_cannot_overwrite_the_stores_own_manifest_fields(tmp_path):
+    """A build returning {"files": ...} once replaced the checksum table, and the next lookup
+    failed on the stage's own field: now refused where it is written."""
+    store = Store(tmp_path)
+
+    def build(part: Path) -> dict:
+        (part / "x.txt").write_text("x")
+        return {"files": {"mine": 1}}
+
+    with pytest.raises(ValueError, match=r"manifest fields \['files'\] are the store's own"):
+        store.compute("demo", {"a": 1}, build)
+    assert store.lookup("demo", {"a": 1})[1] is None  # nothing half-written was taken as done
