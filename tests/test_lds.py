@@ -89,3 +89,35 @@ def test_heuristic_scores_per_row():
     assert HEURISTICS["repeat-row"](stream, ids).tolist() == [1.0, 0.0, 0.0]
     r = HEURISTICS["random"](stream, ids)
     assert r.shape == (3,) and np.array_equal(r, HEURISTICS["random"](stream, ids))
+
+
+def test_subset_branches_at_micro_give_a_leaderboard(micro, micro_store):
+    """The whole path on real branches: subsets removed and removed-and-reordered, measured
+    against the baseline, every strategy's LDS on both measures, and the noise ceiling."""
+    from mda_bench.experiment import ExperimentConfig, prepare, run_jobs
+    from mda_bench.lds_runs import changes, leaderboard, subset_jobs
+
+    exp = prepare(micro, micro_store, ExperimentConfig(), log=lambda m: None)
+    cfg = LdsConfig(subsets=4, fraction=0.5)
+    jobs = subset_jobs(exp, cfg)
+    assert [j.spec.selection for j in jobs] == ["lds-subset", "lds-ceiling"] * 4
+    assert jobs[0].plan.key() != jobs[1].plan.key()  # the reorder is a different run
+    branches = run_jobs(exp, jobs, progress=False)
+    # the reference measured against itself changes nothing
+    assert changes(exp, branches[:0], exp.baseline.records)["score"].shape == (0,)
+    rows, scores = exp.scores()
+    stream = exp.data.stream
+    strategies = {
+        "ekfac": (rows, scores),
+        "bigram-repetition": (rows, HEURISTICS["bigram-repetition"](stream, rows)),
+        "random": (rows, HEURISTICS["random"](stream, rows)),
+    }
+    board = leaderboard(exp, cfg, branches, strategies)
+    assert set(board["strategies"]) == set(strategies) and board["subsets"] == 4
+    for per in board["strategies"].values():
+        for m in ("score", "area"):
+            assert per[m]["n"] == 4 and (np.isnan(per[m]["lds"]) or -1 <= per[m]["lds"] <= 1)
+    assert set(board["ceiling"]) == {"score", "area"}
+    assert any(v != 0 for v in board["measured"]["area"])  # removing half the window moves the head
+    with pytest.raises(ValueError, match="subset branches"):
+        leaderboard(exp, LdsConfig(subsets=5, fraction=0.5), branches, strategies)
