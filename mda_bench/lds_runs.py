@@ -41,10 +41,13 @@ def subset_jobs(exp: Experiment, cfg: LdsConfig, ceiling: bool = True) -> list[J
 
 
 def fixed_step(exp: Experiment, reference: list[dict]) -> float:
-    """The step inside the rise the score is read at: the reference curve's onset."""
+    """The step inside the rise the score is read at: the reference curve's onset, or the
+    window's end where the onset is not inside the window (no head formed there: at the start
+    every branch still has the baseline's score)."""
     steps, ys, _ = unit_curve(exp, reference)
     onset = onset_step(steps, ys, float(exp.unit["final_score"]), exp.cfg.onset_fraction)
-    return float(exp.window.end if onset is None else onset)
+    inside = onset is not None and exp.window.start < onset <= exp.window.end
+    return float(onset if inside else exp.window.end)
 
 
 def changes(exp: Experiment, branches: list[Branch], reference: list[dict]) -> dict[str, np.ndarray]:

@@ -121,3 +121,42 @@ def test_subset_branches_at_micro_give_a_leaderboard(micro, micro_store):
     assert any(v != 0 for v in board["measured"]["area"])  # removing half the window moves the head
     with pytest.raises(ValueError, match="subset branches"):
         leaderboard(exp, LdsConfig(subsets=5, fraction=0.5), branches, strategies)
+
+
+def test_validate_at_micro_writes_the_leaderboard_against_its_golden(tmp_path):
+    """`mda-bench validate` end to end: every strategy and heuristic on one board; the cost
+    column (wall time) is masked, every other number must match the golden file."""
+    import json
+    import os
+    import re
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from mda_bench.cli import cli
+
+    args = ["validate", "--scale", "micro", "--subsets", "4", "--store", str(tmp_path / "runs")]
+    res = CliRunner().invoke(cli, [*args, "--reports", str(tmp_path / "reports")])
+    assert res.exit_code == 0, res.output
+    out = tmp_path / "reports" / "micro"
+    md = (out / "attribution-leaderboard.md").read_text().replace(str(tmp_path), "$ROOT")
+    md = re.sub(r"\| [0-9.]+ \|$", "| (s) |", md, flags=re.M)  # the cost column is wall time
+    data = json.loads((out / "attribution-leaderboard.json").read_text())
+    assert set(data["strategies"]) == {
+        "ekfac",
+        "kfac",
+        "diagonal",
+        "identity",
+        "exact",
+        "bigram-repetition",
+        "repeat-row",
+        "random",
+    }
+    assert [t["fraction"] for t in data["lds"]] == [0.5, 0.1] and "ceiling" in data["lds"][0]
+    assert "ceiling" not in data["lds"][1]
+    golden = Path(__file__).parent / "golden" / "micro-attribution-leaderboard.md"
+    if os.environ.get("MDA_UPDATE_GOLDEN"):
+        golden.write_text(md)
+    assert md == golden.read_text()
+    bad = CliRunner().invoke(cli, [*args, "--strategies", "ekfac,nope"])
+    assert bad.exit_code != 0

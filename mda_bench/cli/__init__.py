@@ -25,6 +25,7 @@ from ..errors import MdaError  # noqa: E402
 from .commands import agreement, attribute, list_claims, list_scales, train  # noqa: E402
 from .run import run  # noqa: E402
 from .store_cmd import store_group  # noqa: E402
+from .validate import validate  # noqa: E402
 
 _DEBUG = False
 
@@ -51,7 +52,7 @@ def cli(ctx, verbose: bool, quiet: bool, debug: bool) -> None:
         click.echo(ctx.get_help())
 
 
-for command in (list_claims, list_scales, train, attribute, run, agreement, store_group):
+for command in (list_claims, list_scales, train, attribute, run, agreement, validate, store_group):
     cli.add_command(command)
 
 

@@ -1,0 +1,207 @@
+"""The attribution leaderboard: every strategy ranked by what it predicts and what it causes.
+
+For one baseline and its window: head-LDS (lds_runs) at each removed fraction, with the noise
+ceiling at the first; causal efficacy (remove and augment each strategy's top-k, the onset
+change against the reference curve); agreement with the exact Fisher; the top-k's share of
+injected repeat rows; and cost. Strategies are the attribution methods (kronfluence's, fitted on
+the head) and model-free heuristics (baselines/heuristics.py). The protocol is data, versioned
+and hashed into the report like a claim's; there is no verdict, the ranking is reported as is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import interventions as iv
+from .attribution import STRATEGIES
+from .experiment import Experiment, reference_records, results_table, run_jobs, selected_job
+from .lds import LdsConfig
+from .lds_runs import leaderboard, subset_jobs
+from .metrics import spearman
+
+VERSION = 1
+PROTOCOL = {
+    "subsets": 32,
+    "fractions": [0.5, 0.1],  # the first also gets the noise ceiling
+    "strategies": list(STRATEGIES),
+    "heuristics": ["bigram-repetition", "repeat-row", "random"],
+    "efficacy_k_fraction": 0.1,
+    "measures": {"score": "unit score at the reference onset step", "area": "area over the window"},
+    "lds": "Spearman of predicted (minus the removed rows' summed scores) vs measured change",
+    "interval": "95% percentile bootstrap over subsets, 2000 resamples",
+    "checkpoint": "attribution at the window's end (as the claims')",
+}
+
+
+def protocol_hash(protocol: dict) -> str:
+    return hashlib.sha256(json.dumps(protocol, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def strategy_scores(exp: Experiment, strategies: list[str], heuristics: list[str], log=print) -> dict:
+    """{name: {rows, scores, seconds_per_1k}} over the window's rows, sorted by row id."""
+    from baselines.heuristics import HEURISTICS
+
+    from .attribution.score import InfluenceConfig
+    from .attribution.stage import attribute_stage, default_probe
+
+    out = {}
+    for s in strategies:
+        if s == exp.cfg.strategy:
+            att = exp.attribution
+        else:
+            cfg = InfluenceConfig(strategy=s, probe=default_probe(exp.cfg.unit))
+            att = attribute_stage(
+                exp.scale, exp.store, exp.data, exp.baseline, exp.cfg.unit, cfg, exp.window.start, log=log
+            )
+        rows = np.array([r["row"] for r in att.table])
+        scores = np.array([r["score"] for r in att.table])
+        secs = float(att.manifest.get("influence_seconds", float("nan")))
+        out[s] = {"rows": rows, "scores": scores, "seconds_per_1k": 1000 * secs / len(rows)}
+    rows = exp.window.rows
+    for h in heuristics:
+        t0 = time.perf_counter()
+        scores = HEURISTICS[h](exp.data.stream, rows)
+        out[h] = {
+            "rows": rows,
+            "scores": scores,
+            "seconds_per_1k": 1000 * (time.perf_counter() - t0) / len(rows),
+        }
+    return out
+
+
+def efficacy(exp: Experiment, scored: dict, reference_branches, n_jobs: int, progress: bool) -> dict:
+    """{name: {remove, augment}}: the onset change of removing / duplicating each top-k."""
+    k = iv.default_k(exp.window, PROTOCOL["efficacy_k_fraction"])
+    jobs = []
+    for name, s in scored.items():
+        top = iv.top_k(s["rows"], s["scores"], k)
+        for op in ("remove", "augment"):
+            jobs.append(selected_job(exp, f"{op}-top-{name}", op, f"top-{name}", top))
+    branches = run_jobs(exp, jobs, n_jobs, progress)
+    table = results_table(exp, branches, reference_branches)[1:]
+    out: dict = {}
+    for row in table:
+        op, name = row["operation"], row["selection"].removeprefix("top-")
+        out.setdefault(name, {})[op] = row["d_onset"]
+    return out
+
+
+def run(
+    exp: Experiment, subsets: int, fractions: list[float], strategies: list[str], n_jobs=1, progress=True
+):
+    """Every measurement of the leaderboard (a dict, written as the report's JSON)."""
+    boards, all_branches = [], []
+    for i, f in enumerate(fractions):
+        cfg = LdsConfig(subsets=subsets, fraction=f)
+        branches = run_jobs(exp, subset_jobs(exp, cfg, ceiling=i == 0), n_jobs, progress)
+        all_branches += branches
+        boards.append((cfg, branches))
+    names = [s for s in strategies if s in STRATEGIES]
+    scored = strategy_scores(exp, names, [s for s in strategies if s not in STRATEGIES])
+    strat = {n: (v["rows"], v["scores"]) for n, v in scored.items()}
+    lds_tables = [leaderboard(exp, cfg, b, strat) for cfg, b in boards]
+    eff = efficacy(exp, scored, all_branches, n_jobs, progress)
+    exact = scored.get("exact")
+    k = iv.default_k(exp.window, PROTOCOL["efficacy_k_fraction"])
+    rows = {}
+    for n, v in scored.items():
+        top = iv.top_k(v["rows"], v["scores"], k)
+        rows[n] = {
+            "agreement_with_exact": spearman(v["scores"], exact["scores"]) if exact is not None else None,
+            "top_k_repeat_share": float(exp.data.stream.is_repeat_row(top).mean()),
+            "seconds_per_1k_rows": v["seconds_per_1k"],
+            **{f"{op}_top_d_onset": eff.get(n, {}).get(op) for op in ("remove", "augment")},
+        }
+    reference = reference_records(exp, all_branches)
+    return {
+        "lds": lds_tables,
+        "strategies": rows,
+        "k": k,
+        "reference_final": float(exp.unit["final_score"]),
+        "reference_points": len(reference),
+    }
+
+
+def _fmt(x, spec: str) -> str:
+    return "n/a" if x is None or (isinstance(x, float) and not np.isfinite(x)) else format(x, spec)
+
+
+def _cell(v: dict) -> str:
+    return f"{_fmt(v['lds'], '+.2f')} [{_fmt(v['low'], '+.2f')}, {_fmt(v['high'], '+.2f')}]"
+
+
+def write(result: dict, exp: Experiment, out_dir: Path, command: str, protocol: dict) -> Path:
+    """reports/<scale>/attribution-leaderboard.md and .json."""
+    from .claim_report import markdown_table
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lines = [
+        f"# attribution-leaderboard (version {VERSION}, scale `{exp.scale.name}`)",
+        "",
+        f"Protocol `{protocol_hash(protocol)}`. Which attribution predicts what retraining does to the "
+        f"unit (head-LDS) and which top-k moves it (causal efficacy)? No verdict: the ranking as measured.",
+        "",
+        f"- unit: {exp.unit['unit']}, head L{exp.unit['layer']}H{exp.unit['head']}; window steps "
+        f"{exp.window.start}-{exp.window.end}; branches to step {exp.horizon}",
+        f"- command: `{command}`",
+        "",
+    ]
+    for t in result["lds"]:
+        c = t.get("ceiling")
+        ceiling = (
+            f" Noise ceiling: score {_fmt(c['score'], '+.2f')}, area {_fmt(c['area'], '+.2f')}." if c else ""
+        )
+        lines += [
+            f"## Head-LDS, {t['subsets']} subsets removing {t['fraction']:.0%} of the window",
+            "",
+            f"Score read at step {t['fixed_step']:.0f}.{ceiling}",
+            "",
+        ]
+        order = sorted(t["strategies"].items(), key=lambda kv: -np.nan_to_num(kv[1]["area"]["lds"], nan=-9))
+        rows = [[name, *(_cell(per[m]) for m in ("score", "area"))] for name, per in order]
+        lines += [markdown_table(["strategy", "LDS (score)", "LDS (area)"], rows), ""]
+    rows = [
+        [
+            n,
+            _fmt(v["remove_top_d_onset"], "+.0f"),
+            _fmt(v["augment_top_d_onset"], "+.0f"),
+            _fmt(v["agreement_with_exact"], "+.2f"),
+            _fmt(v["top_k_repeat_share"], ".2f"),
+            _fmt(v["seconds_per_1k_rows"], ".2f"),
+        ]
+        for n, v in result["strategies"].items()
+    ]
+    lines += [
+        f"## Causal efficacy and cost (top-k = {result['k']:,} rows)",
+        "",
+        markdown_table(
+            [
+                "strategy",
+                "remove-top Δ onset",
+                "augment-top Δ onset",
+                "Spearman with exact",
+                "top-k repeat rows",
+                "s per 1,000 rows",
+            ],
+            rows,
+        ),
+        "",
+    ]
+    md = out_dir / "attribution-leaderboard.md"
+    md.write_text("\n".join(lines))
+    payload = {
+        "version": VERSION,
+        "protocol": protocol,
+        "protocol_hash": protocol_hash(protocol),
+        "command": command,
+        **result,
+    }
+    (out_dir / "attribution-leaderboard.json").write_text(
+        json.dumps(payload, indent=1, sort_keys=True, default=float) + "\n"
+    )
+    return md
