@@ -81,9 +81,8 @@ def leaderboard(exp: Experiment, cfg: LdsConfig, branches: list[Branch], strateg
     if again:
         second = changes(exp, again, reference)
         out["ceiling"] = {m: noise_ceiling(measured[m], second[m]) for m in measured}
-    out["strategies"] = {
-        name: {m: lds(predictions(rows, scores, subsets), measured[m]) for m in measured}
-        for name, (rows, scores) in strategies.items()
-    }
+    predicted = {name: predictions(rows, scores, subsets) for name, (rows, scores) in strategies.items()}
+    out["strategies"] = {name: {m: lds(p, measured[m]) for m in measured} for name, p in predicted.items()}
+    out["predicted"] = {name: p.tolist() for name, p in predicted.items()}
     out["measured"] = {m: v.tolist() for m, v in measured.items()}
     return out

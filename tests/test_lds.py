@@ -142,16 +142,12 @@ def test_validate_at_micro_writes_the_leaderboard_against_its_golden(tmp_path):
     md = (out / "attribution-leaderboard.md").read_text().replace(str(tmp_path), "$ROOT")
     md = re.sub(r"\| [0-9.]+ \|$", "| (s) |", md, flags=re.M)  # the cost column is wall time
     data = json.loads((out / "attribution-leaderboard.json").read_text())
-    assert set(data["strategies"]) == {
-        "ekfac",
-        "kfac",
-        "diagonal",
-        "identity",
-        "exact",
-        "bigram-repetition",
-        "repeat-row",
-        "random",
-    }
+    kronfluence = ("ekfac", "kfac", "diagonal", "identity", "exact")
+    variants = ("ekfac@start", "ekfac@middle", "ekfac@mean")
+    heuristics = ("bigram-repetition", "repeat-row", "random")
+    assert set(data["strategies"]) == {*kronfluence, *variants, *heuristics}
+    assert (out / "attribution-leaderboard-lds.png").stat().st_size > 0
+    assert (out / "attribution-leaderboard-efficacy.png").stat().st_size > 0
     assert [t["fraction"] for t in data["lds"]] == [0.5, 0.1] and "ceiling" in data["lds"][0]
     assert "ceiling" not in data["lds"][1]
     golden = Path(__file__).parent / "golden" / "micro-attribution-leaderboard.md"

@@ -121,6 +121,7 @@ def attribute_stage(
     window_start: int | None = None,
     n_extreme: int = 50,
     log=print,
+    at_step: int | None = None,
 ) -> Attribution:
     """Score every training row of the unit's formation window (or load the stored scores).
 
@@ -135,6 +136,11 @@ def attribute_stage(
     except ValueError as exc:
         raise MdaError(str(exc)) from None
     start, end = located["window"]
+    # the checkpoint whose weights score the rows: the window's end unless told (the leaderboard
+    # also scores at its start and middle); keyed only when given, so stored keys stay as they were
+    steps_with_weights = {r["step"] for r in checkpoint_records(run)}
+    if at_step is not None and at_step not in steps_with_weights:
+        raise MdaError(f"attribution at step {at_step}: no checkpoint there in {run.path}")
     cfg = {
         "version": ATTRIBUTION_VERSION,
         "train": run.key,
@@ -142,14 +148,16 @@ def attribute_stage(
         "window_start": window_start,
         "influence": influence,
         "n_extreme": n_extreme,
+        **({"at_step": at_step} if at_step is not None else {}),
         **scale.runtime.key_part(),
     }
+    at = end if at_step is None else at_step
 
     def build(part: Path) -> dict:
         B = scale.train.batch_size
         row_ids = np.arange(start * B, end * B)
         rows = WindowRows(data.stream, row_ids)
-        model = _checkpoint_model(scale, run, end)
+        model = _checkpoint_model(scale, run, at)
         probe = make_probe(scale.model.vocab_size, scale.probe)
         log(
             f"scoring {len(row_ids):,} rows of steps {start}-{end} on L{located['layer']}H{located['head']} "
@@ -184,10 +192,10 @@ def attribute_stage(
                 for i in idx:
                     text = tok.decode(rows[i].tolist(), skip_special_tokens=False)
                     f.write(json.dumps({**table[i], "text": text}) + "\n")
-        (part / "unit.json").write_text(json.dumps({**located, "checkpoint": end}, indent=2))
+        (part / "unit.json").write_text(json.dumps({**located, "checkpoint": at}, indent=2))
         args = kronfluence_arguments(influence, scale.runtime)
         return {
-            "unit": {**located, "checkpoint": end},
+            "unit": {**located, "checkpoint": at},
             "kronfluence": {k: plain_args(v) for k, v in args.items()},
             "rows": len(row_ids),
             "influence_seconds": round(seconds, 2),
