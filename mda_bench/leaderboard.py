@@ -37,6 +37,10 @@ PROTOCOL = {
     "checkpoint": "attribution at the window's end (as the claims'), and for ekfac also at its start, "
     "the checkpoint nearest its middle, and the mean of the three (TracIn-style)",
     "checkpoint_variants": ["start", "middle", "mean"],
+    "probe_variants": {
+        "ekfac/copy-logprob": "the copy-target log-prob probe instead of prefix-matching",
+        "ekfac/band-tokens": "the probe's tokens from the stream's middle frequency band",
+    },
 }
 
 
@@ -66,6 +70,7 @@ def strategy_scores(exp: Experiment, strategies: list[str], heuristics: list[str
         out[s] = {"rows": rows, "scores": scores, "seconds_per_1k": 1000 * secs / len(rows)}
     if "ekfac" in strategies:
         out.update(checkpoint_variants(exp, out["ekfac"], log))
+        out.update(probe_variants(exp, log))
     rows = exp.window.rows
     for h in heuristics:
         t0 = time.perf_counter()
@@ -115,6 +120,26 @@ def checkpoint_variants(exp: Experiment, at_end: dict, log=print) -> dict:
         "scores": np.mean([p["scores"] for p in parts], axis=0),
         "seconds_per_1k": sum(p["seconds_per_1k"] for p in parts),
     }
+    return out
+
+
+def probe_variants(exp: Experiment, log=print) -> dict:
+    """EK-FAC with another measurement of the same head: the copy-target log-prob instead of
+    the attention pattern, and the frequency-band probe's tokens instead of uniform ones."""
+    from .attribution.score import InfluenceConfig
+    from .attribution.stage import attribute_stage
+
+    out = {}
+    for name, cfg in (
+        ("ekfac/copy-logprob", InfluenceConfig(strategy="ekfac", probe="copy-logprob")),
+        ("ekfac/band-tokens", InfluenceConfig(strategy="ekfac", probe_tokens="band")),
+    ):
+        att = attribute_stage(
+            exp.scale, exp.store, exp.data, exp.baseline, exp.cfg.unit, cfg, exp.window.start, log=log
+        )
+        scores = np.array([r["score"] for r in att.table])
+        secs = float(att.manifest.get("influence_seconds", float("nan")))
+        out[name] = {"rows": exp.window.rows, "scores": scores, "seconds_per_1k": 1000 * secs / len(scores)}
     return out
 
 
@@ -236,7 +261,9 @@ def write(result: dict, exp: Experiment, out_dir: Path, command: str, protocol: 
         ),
         "",
     ]
-    lines += plots(result, exp, out_dir)
+    from .leaderboard_plots import plots
+
+    lines += plots(result, out_dir)
     md = out_dir / "attribution-leaderboard.md"
     md.write_text("\n".join(lines))
     payload = {
@@ -250,46 +277,3 @@ def write(result: dict, exp: Experiment, out_dir: Path, command: str, protocol: 
         json.dumps(payload, indent=1, sort_keys=True, default=float) + "\n"
     )
     return md
-
-
-def plots(result: dict, exp: Experiment, out_dir: Path) -> list[str]:
-    """A scatter of predicted vs measured area change (best strategy and the heuristics, first
-    fraction) and a bar chart of causal efficacy; the report's lines that show them."""
-    from .report import figure, save_figure
-
-    board = result["lds"][0]
-    measured = np.array(board["measured"]["area"])
-    ranked = sorted(
-        (n for n in board["strategies"] if n in STRATEGIES or n.startswith("ekfac@")),
-        key=lambda n: -np.nan_to_num(board["strategies"][n]["area"]["lds"], nan=-9),
-    )
-    shown = [*ranked[:1], *(n for n in PROTOCOL["heuristics"] if n in board["strategies"])]
-    fig, axes = figure(4 * len(shown), 3.6, ncols=len(shown), squeeze=False)
-    for ax, name in zip(axes[0], shown):
-        pred = np.array(board["predicted"][name])
-        ax.scatter(pred, measured, s=14, color="tab:blue" if name in ranked else "0.4")
-        ax.set_title(f"{name}: LDS {board['strategies'][name]['area']['lds']:+.2f}", fontsize=9)
-        ax.set_xlabel("predicted change (minus summed scores)")
-    axes[0][0].set_ylabel("measured change of the head's area")
-    save_figure(fig, out_dir / "attribution-leaderboard-lds.png")
-    names = list(result["strategies"])
-    fig, ax = figure(max(6, 0.8 * len(names)), 3.6)
-    x = np.arange(len(names))
-    for off, op, colour in ((-0.2, "remove", "tab:red"), (0.2, "augment", "tab:blue")):
-        vals = [np.nan_to_num(result["strategies"][n][f"{op}_top_d_onset"] or 0.0) for n in names]
-        ax.bar(x + off, vals, width=0.4, color=colour, label=f"{op} top-k")
-    ax.axhline(0, color="0.5", lw=0.8)
-    ax.set_xticks(x, names, rotation=40, ha="right", fontsize=8)
-    ax.set_ylabel("Δ onset (steps)")
-    ax.legend(fontsize=8)
-    save_figure(fig, out_dir / "attribution-leaderboard-efficacy.png")
-    return [
-        f"## Predicted vs measured change ({board['fraction']:.0%} removed)",
-        "",
-        "![head-LDS scatter](attribution-leaderboard-lds.png)",
-        "",
-        "## Causal efficacy",
-        "",
-        "![causal efficacy](attribution-leaderboard-efficacy.png)",
-        "",
-    ]

@@ -14,13 +14,14 @@ import logging
 import sys
 import tempfile
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..device import Runtime
+from ..store import KEY_OMITS_DEFAULT
 from . import STRATEGIES
 from .exact import exact_scores
 from .split import split_head
@@ -47,6 +48,10 @@ class InfluenceConfig:
     # Factors (covariances, eigenbases) fitted on at most this many rows, evenly spaced over
     # the window; 0 = all. Fitting costs ~2x scoring per row and its estimate converges fast.
     max_fit_rows: int = 8192
+    # the probe's tokens: "uniform" over the vocabulary (the unit's own probe), or "band", the
+    # scale's frequency-band probe (heads.band_probe; the middle half of ranks where the scale
+    # names none). Keyed only off its default, so stored attributions keep their keys.
+    probe_tokens: str = field(default="uniform", metadata=KEY_OMITS_DEFAULT)
 
     def validate(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -57,6 +62,8 @@ class InfluenceConfig:
             raise ValueError("max_fit_rows must be >= 0")
         if self.damping is not None and self.damping < 0:
             raise ValueError("damping must be >= 0")
+        if self.probe_tokens not in ("uniform", "band"):
+            raise ValueError(f"probe_tokens must be uniform or band, got {self.probe_tokens!r}")
 
 
 def kronfluence_arguments(cfg: InfluenceConfig, runtime: Runtime | None = None) -> dict:

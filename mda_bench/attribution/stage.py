@@ -54,6 +54,22 @@ def check_probe(unit: str, probe: str) -> None:
         )
 
 
+def _probe_tokens(scale: Scale, data: Data, kind: str) -> torch.Tensor:
+    """The probe's token rows: the unit's uniform ones, or the frequency-band ones."""
+    if kind == "uniform":
+        return make_probe(scale.model.vocab_size, scale.probe)
+    from dataclasses import replace
+
+    from ..heads import band_probe
+    from ..probe_curves import stream_token_counts
+
+    band = tuple(scale.probe.band) if tuple(scale.probe.band) != (0.0, 0.0) else (0.25, 0.75)
+    counts = stream_token_counts(
+        data.stream, scale.train.steps * scale.train.batch_size, scale.model.vocab_size
+    )
+    return band_probe(counts, replace(scale.probe, band=band))
+
+
 def _checkpoint_model(scale: Scale, run: Run, step: int):
     if run.official:
         from ..official import revision_model
@@ -158,7 +174,7 @@ def attribute_stage(
         row_ids = np.arange(start * B, end * B)
         rows = WindowRows(data.stream, row_ids)
         model = _checkpoint_model(scale, run, at)
-        probe = make_probe(scale.model.vocab_size, scale.probe)
+        probe = _probe_tokens(scale, data, influence.probe_tokens)
         log(
             f"scoring {len(row_ids):,} rows of steps {start}-{end} on L{located['layer']}H{located['head']} "
             f"({influence.strategy}, probe {influence.probe}) ..."
