@@ -151,8 +151,9 @@ def retrain_all(
 ) -> list[Branch]:
     """Train every job's branch (reusing stored ones) and load them, in the jobs' order.
 
-    With n_jobs > 1 the branches train in that many processes, each with an equal share of
-    torch's threads. Results are bit-identical for a given thread count per run.
+    With n_jobs > 1 the branches train in that many processes (or, under `--executor ray`, as
+    Ray tasks), each with an equal share of torch's threads. Every executor gives the same keys
+    and bits (mda_bench/executor.py).
     """
 
     def stored(job: Job) -> Path | None:
@@ -165,32 +166,24 @@ def retrain_all(
     if uniq:
         branch = branch_point(scale, store, data, baseline, window.start)
         desc = f"retrain {len(uniq)} runs x {per_run} steps"
-        if n_jobs <= 1:
+        from . import executor as ex
+
+        threads = max(1, torch.get_num_threads() // n_jobs)
+        args = [
+            (scale, str(store.root), str(data.path), baseline, window, horizon, j, branch, threads)
+            for j in uniq
+        ]
+        if ex.current().kind == "ray":  # every run a Ray task, whatever --jobs
+            gpus = 1 if scale.runtime.device == "cuda" else 0
+            names = [j.spec.name for j in uniq]
+            ex.run_ray(_worker, args, names, cpus=threads, gpus=gpus, desc=desc, progress=progress)
+        elif n_jobs <= 1:
             with progress_bar(len(uniq) * per_run, desc, "step", enabled=progress) as bar:
                 for job in uniq:
                     bar.set_postfix(run=job.spec.name, refresh=False)
                     _train_one(scale, store, data.stream, baseline, window, horizon, job, branch, bar)
         else:
-            import multiprocessing as mp
-
-            threads = max(1, torch.get_num_threads() // n_jobs)
-            args = [
-                (scale, str(store.root), str(data.path), baseline, window, horizon, j, branch, threads)
-                for j in uniq
-            ]
-            pool = mp.get_context("spawn").Pool(n_jobs)  # spawn: fork would copy torch's thread pools
-            try:
-                with progress_bar(len(uniq), desc, "run", enabled=progress) as bar:
-                    for _ in pool.imap_unordered(_worker, args):
-                        bar.update(1)
-                pool.close()
-            except BaseException:
-                # a failed branch, Ctrl-C or SIGTERM: stop the others now; their checkpoints stay
-                # in .partial folders and a rerun resumes them
-                pool.terminate()
-                raise
-            finally:
-                pool.join()
+            ex.run_local_pool(_worker, args, n_jobs, desc, progress)
     out = []
     for job in jobs:
         key, done = store.lookup("retrain", _config(baseline, window, horizon, job.plan, scale.runtime))

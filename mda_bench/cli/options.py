@@ -103,7 +103,9 @@ def command_line(head: str) -> str:
     ctx = click.get_current_context()
     parts = [f"mda-bench {head}", f"--scale {ctx.params['scale']}"]
     for p in ctx.command.params:
-        if not isinstance(p, click.Option) or p.name == "scale":
+        # where runs execute changes no result (mda_bench/executor.py): left out, so a report
+        # written through Ray is the same file as one written by the local pool
+        if not isinstance(p, click.Option) or p.name in ("scale", "executor", "ray_address"):
             continue
         value = ctx.params[p.name] if p.expose_value else ctx.meta.get(f"mda.{p.name}", p.default)
         if p.is_flag:
@@ -116,6 +118,38 @@ def command_line(head: str) -> str:
 
 
 # --------------------------------------------------------------------------- decorators
+def _configure_executor(ctx: click.Context, param: click.Parameter, value):
+    ctx.meta[f"mda.{param.name}"] = value
+    if param.name == "executor" or "mda.executor" in ctx.meta:
+        from ..executor import configure
+
+        configure(ctx.meta.get("mda.executor", "local"), ctx.meta.get("mda.ray_address"))
+    return value
+
+
+def executor_options(f):
+    """--executor and --ray-address: where branch runs execute (never part of a result)."""
+    from ..executor import EXECUTORS
+
+    common = {"expose_value": False, "callback": _configure_executor}
+    f = click.option(
+        "--ray-address",
+        default=None,
+        metavar="auto|HOST:PORT",
+        help="The Ray cluster to submit to (default: start a local one).",
+        **common,
+    )(f)
+    return click.option(
+        "--executor",
+        default="local",
+        show_default=True,
+        type=click.Choice(EXECUTORS),
+        help="local: this machine (--jobs processes); ray: every branch a Ray task.",
+        is_eager=False,
+        **common,
+    )(f)
+
+
 def _remember(ctx: click.Context, param: click.Parameter, value):
     ctx.meta[f"mda.{param.name}"] = value
     return value

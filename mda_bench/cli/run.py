@@ -9,6 +9,7 @@ from ..errors import MdaError
 from ..scales import get_scale
 from .options import (
     command_line,
+    executor_options,
     open_store,
     override,
     report_dir,
@@ -70,6 +71,7 @@ from .options import (
 @click.option(
     "--jobs", default=1, show_default=True, type=click.IntRange(min=1), help="Branch runs trained at once."
 )
+@executor_options
 @reports_option
 def run(
     claim,

@@ -8,6 +8,7 @@ from ..errors import MdaError
 from ..scales import get_scale
 from .options import (
     command_line,
+    executor_options,
     open_store,
     override,
     report_dir,
@@ -57,6 +58,7 @@ def _fractions(text: str) -> list[float]:
 @click.option(
     "--jobs", default=1, show_default=True, type=click.IntRange(min=1), help="Branches trained at once."
 )
+@executor_options
 @reports_option
 def validate(
     scale,
