@@ -198,21 +198,35 @@ def train_step(model, opt, toks: np.ndarray, w: np.ndarray, cfg: TrainConfig, rt
     rounding; a zero-weight row still contributes nothing) and extra augmented rows beyond B
     keep their share.
     """
+    opt.zero_grad(set_to_none=True)
+    losses = accumulate(model, toks, w, cfg, rt)
+    apply_update(model, opt, cfg)
+    return losses
+
+
+def accumulate(model, toks: np.ndarray, w: np.ndarray, cfg: TrainConfig, rt: Runtime) -> torch.Tensor:
+    """Add these rows' sum_r w_r loss_r / B to the gradients, micro-batch by micro-batch (B is
+    the whole step's batch size, so rows split over micro-batches or ranks add up exactly)."""
     tokens, weights = torch.from_numpy(toks.astype(np.int64)), torch.from_numpy(w)
     if rt.device == "cuda":  # pinned, so the copy does not wait for the GPU to finish the last step
         tokens = tokens.pin_memory().to(rt.device, non_blocking=True)
         weights = weights.pin_memory().to(rt.device, non_blocking=True)
-    opt.zero_grad(set_to_none=True)
-    mb = rt.micro_batch or len(tokens)
+    mb = rt.micro_batch or max(1, len(tokens))
     parts = []
     for i in range(0, len(tokens), mb):
         with rt.autocast():
             losses = row_losses(model, tokens[i : i + mb], rt.ce_chunk)
         weighted_loss(losses, weights[i : i + mb], cfg.batch_size).backward()
         parts.append(losses.detach())
+    if not parts:
+        return torch.zeros(0)
+    return parts[0] if len(parts) == 1 else torch.cat(parts)
+
+
+def apply_update(model, opt, cfg: TrainConfig) -> None:
+    """Clip the accumulated gradient to cfg.clip and take the AdamW step."""
     torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
     opt.step()
-    return parts[0] if len(parts) == 1 else torch.cat(parts)
 
 
 def cpu_facts() -> dict:
