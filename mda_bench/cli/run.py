@@ -7,9 +7,9 @@ import click
 from ..claims import CLAIM_IDS
 from ..errors import MdaError
 from ..scales import get_scale
+from .context import executor_options
 from .options import (
     command_line,
-    executor_options,
     open_store,
     override,
     report_dir,
