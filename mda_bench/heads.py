@@ -44,6 +44,45 @@ def band_probe(counts: np.ndarray, cfg: ProbeConfig, n_special: int = 1) -> torc
     return torch.cat([first, first], dim=1)
 
 
+def varied_probe(vocab_size: int, cfg: ProbeConfig, n_special: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """(tokens [n_seqs, 2*half], halves [n_seqs]): sequence i repeats a segment of h_i tokens,
+    h_i drawn uniformly from [half / 4, half] (the probe's seed), after 2 (half - h_i) other
+    random tokens, so every sequence ends with its segment twice and all have one length."""
+    g = torch.Generator().manual_seed(cfg.seed)
+    halves = torch.randint(max(2, cfg.half // 4), cfg.half + 1, (cfg.n_seqs,), generator=g)
+    rows = torch.randint(n_special, vocab_size, (cfg.n_seqs, 2 * cfg.half), generator=g)
+    for i, h in enumerate(halves.tolist()):
+        rows[i, 2 * cfg.half - h :] = rows[i, 2 * cfg.half - 2 * h : 2 * cfg.half - h]
+    return rows, halves
+
+
+def _second_copy(length: int, halves: torch.Tensor, drop_last: int = 0) -> torch.Tensor:
+    """[seqs, length] mask of the positions in each sequence's second copy (minus its last
+    `drop_last`), the segment of halves[i] tokens at the end of a row of `length`."""
+    pos = torch.arange(length)
+    return (pos >= length - halves[:, None]) & (pos < length - drop_last)
+
+
+def prefix_matching_varied(attn: torch.Tensor, halves: torch.Tensor) -> torch.Tensor:
+    """prefix_matching_score for a probe whose sequences repeat segments of their own length:
+    patterns [seqs, q, k] -> [seqs], each the mean over its second copy's queries of the weight
+    on key q - h_i + 1."""
+    n, length = attn.shape[0], attn.shape[-1]
+    mask = _second_copy(length, halves)
+    q = torch.arange(length).expand(n, length)
+    k = (q - halves[:, None] + 1).clamp(min=0)
+    picked = attn.gather(-1, k.unsqueeze(-1)).squeeze(-1)  # [seqs, q]
+    return (picked * mask).sum(-1) / halves
+
+
+def copy_logprob_varied(logits: torch.Tensor, probe: torch.Tensor, halves: torch.Tensor) -> torch.Tensor:
+    """copy_target_logprob for the varied probe: position q of the second copy (but its last)
+    predicts token q + 1, a copy of the token h_i positions earlier. -> [seqs]."""
+    logp = F.log_softmax(logits[:, :-1].float(), -1).gather(-1, probe[:, 1:].unsqueeze(-1)).squeeze(-1)
+    mask = _second_copy(probe.shape[1], halves, drop_last=1)[:, :-1]
+    return (logp * mask).sum(-1) / (halves - 1)
+
+
 def prefix_matching_score(attn: torch.Tensor, half: int) -> torch.Tensor:
     """Induction score from patterns [..., heads, q, k] of a repeated probe -> [..., heads].
 

@@ -40,6 +40,7 @@ PROTOCOL = {
     "probe_variants": {
         "ekfac/copy-logprob": "the copy-target log-prob probe instead of prefix-matching",
         "ekfac/band-tokens": "the probe's tokens from the stream's middle frequency band",
+        "ekfac/varied-length": "each probe sequence repeats a segment of its own length (half/4 to half)",
     },
 }
 
@@ -133,6 +134,7 @@ def probe_variants(exp: Experiment, log=print) -> dict:
     for name, cfg in (
         ("ekfac/copy-logprob", InfluenceConfig(strategy="ekfac", probe="copy-logprob")),
         ("ekfac/band-tokens", InfluenceConfig(strategy="ekfac", probe_tokens="band")),
+        ("ekfac/varied-length", InfluenceConfig(strategy="ekfac", probe_tokens="varied")),
     ):
         att = attribute_stage(
             exp.scale, exp.store, exp.data, exp.baseline, exp.cfg.unit, cfg, exp.window.start, log=log

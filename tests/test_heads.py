@@ -110,3 +110,35 @@ def test_icl_window_steps_follow_the_checkpoints():
     exp.window = Window(2250, 3000, 64)
     exp.baseline.records = [{"step": s} for s in range(0, 4501, 50)]
     assert window_steps(exp, 100) == [2250, 2350, 2450, 2550, 2650, 2750, 2850, 2950, 3000]
+
+
+def test_the_varied_probe_repeats_a_segment_of_each_sequences_own_length():
+    from mda_bench.heads import varied_probe
+
+    tokens, halves = varied_probe(300, ProbeConfig(n_seqs=16, half=12, seed=5))
+    assert tokens.shape == (16, 24) and halves.shape == (16,)
+    assert int(halves.min()) >= 3 and int(halves.max()) <= 12 and len(set(halves.tolist())) > 3
+    for row, h in zip(tokens.tolist(), halves.tolist()):
+        assert row[24 - h :] == row[24 - 2 * h : 24 - h]
+    again, same = varied_probe(300, ProbeConfig(n_seqs=16, half=12, seed=5))
+    assert torch.equal(tokens, again) and torch.equal(halves, same)
+
+
+def test_varied_scores_on_hand_built_patterns():
+    from mda_bench.heads import copy_logprob_varied, prefix_matching_varied
+
+    halves, length = torch.tensor([2, 4]), 8
+    attn = torch.zeros(2, length, length)
+    for i, h in enumerate(halves.tolist()):
+        for q in range(length - h, length):
+            attn[i, q, q - h + 1] = 1.0  # a perfect induction head
+    assert prefix_matching_varied(attn, halves).tolist() == [1.0, 1.0]
+    # equal to the fixed-length score when every segment is half the row
+    full = torch.full((2,), length // 2)
+    rand = torch.softmax(torch.randn(2, length, length), -1)
+    assert torch.allclose(prefix_matching_varied(rand, full), prefix_matching_score(rand, length // 2))
+    # copy log-prob: logits that put all mass on the copy target give 0 at every copy position
+    probe = torch.tensor([[5, 6, 7, 8, 9, 9, 7, 7], [1, 2, 3, 4, 1, 2, 3, 4]])
+    logits = torch.full((2, length, 20), -1e4)
+    logits[:, :-1].scatter_(-1, probe[:, 1:].unsqueeze(-1), 0.0)
+    assert torch.allclose(copy_logprob_varied(logits, probe, halves), torch.zeros(2), atol=1e-4)

@@ -143,7 +143,14 @@ def test_validate_at_micro_writes_the_leaderboard_against_its_golden(tmp_path):
     md = re.sub(r"\| [0-9.]+ \|$", "| (s) |", md, flags=re.M)  # the cost column is wall time
     data = json.loads((out / "attribution-leaderboard.json").read_text())
     kronfluence = ("ekfac", "kfac", "diagonal", "identity", "exact")
-    variants = ("ekfac@start", "ekfac@middle", "ekfac@mean", "ekfac/copy-logprob", "ekfac/band-tokens")
+    variants = (
+        "ekfac@start",
+        "ekfac@middle",
+        "ekfac@mean",
+        "ekfac/copy-logprob",
+        "ekfac/band-tokens",
+        "ekfac/varied-length",
+    )
     heuristics = ("bigram-repetition", "repeat-row", "random")
     assert set(data["strategies"]) == {*kronfluence, *variants, *heuristics}
     assert (out / "attribution-leaderboard-lds.png").stat().st_size > 0

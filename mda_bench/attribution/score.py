@@ -48,9 +48,10 @@ class InfluenceConfig:
     # Factors (covariances, eigenbases) fitted on at most this many rows, evenly spaced over
     # the window; 0 = all. Fitting costs ~2x scoring per row and its estimate converges fast.
     max_fit_rows: int = 8192
-    # the probe's tokens: "uniform" over the vocabulary (the unit's own probe), or "band", the
+    # the probe's tokens: "uniform" over the vocabulary (the unit's own probe); "band", the
     # scale's frequency-band probe (heads.band_probe; the middle half of ranks where the scale
-    # names none). Keyed only off its default, so stored attributions keep their keys.
+    # names none); "varied", segments of per-sequence lengths (heads.varied_probe). Keyed only
+    # off its default, so stored attributions keep their keys.
     probe_tokens: str = field(default="uniform", metadata=KEY_OMITS_DEFAULT)
 
     def validate(self) -> None:
@@ -62,8 +63,8 @@ class InfluenceConfig:
             raise ValueError("max_fit_rows must be >= 0")
         if self.damping is not None and self.damping < 0:
             raise ValueError("damping must be >= 0")
-        if self.probe_tokens not in ("uniform", "band"):
-            raise ValueError(f"probe_tokens must be uniform or band, got {self.probe_tokens!r}")
+        if self.probe_tokens not in ("uniform", "band", "varied"):
+            raise ValueError(f"probe_tokens must be uniform, band or varied, got {self.probe_tokens!r}")
 
 
 def kronfluence_arguments(cfg: InfluenceConfig, runtime: Runtime | None = None) -> dict:
@@ -218,8 +219,10 @@ def influence_scores(
     workdir: Path | None = None,
     runtime: Runtime | None = None,
     losses: bool = False,
+    halves: torch.Tensor | None = None,
 ):
-    """Influence of each of `rows` ([n, ctx] token ids) on the mean probe of head (layer, head).
+    """Influence of each of `rows` ([n, ctx] token ids) on the mean probe of head (layer, head)
+    (`halves`: the segment lengths of a varied-length probe).
 
     Factors (or, for `exact`, the Fisher) are fitted on `fit_rows` (default: `cfg.max_fit_rows`
     of `rows`). Positive = up-weighting the row raises the probe. Returns float64 [n]; with
@@ -228,7 +231,9 @@ def influence_scores(
     fit = rows[fit_subset(len(rows), cfg.max_fit_rows)] if fit_rows is None else fit_rows
     if cfg.strategy == "exact":
         net, task = head_model(model, layer, head, cfg)
+        task.halves = halves
         return exact_scores(net, task, rows, fit, probe, cfg, progress=sys.stderr.isatty())
     with HeadInfluence(model, layer, head, cfg, workdir, runtime) as hi:
+        hi.task.halves = halves
         hi.fit(fit)
         return hi.score(rows, probe, losses=losses)

@@ -54,10 +54,15 @@ def check_probe(unit: str, probe: str) -> None:
         )
 
 
-def _probe_tokens(scale: Scale, data: Data, kind: str) -> torch.Tensor:
-    """The probe's token rows: the unit's uniform ones, or the frequency-band ones."""
+def _probe_tokens(scale: Scale, data: Data, kind: str) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(probe token rows, segment lengths or None): the unit's uniform probe, the frequency-band
+    one, or the varied-length one."""
     if kind == "uniform":
-        return make_probe(scale.model.vocab_size, scale.probe)
+        return make_probe(scale.model.vocab_size, scale.probe), None
+    if kind == "varied":
+        from ..heads import varied_probe
+
+        return varied_probe(scale.model.vocab_size, scale.probe)
     from dataclasses import replace
 
     from ..heads import band_probe
@@ -67,7 +72,7 @@ def _probe_tokens(scale: Scale, data: Data, kind: str) -> torch.Tensor:
     counts = stream_token_counts(
         data.stream, scale.train.steps * scale.train.batch_size, scale.model.vocab_size
     )
-    return band_probe(counts, replace(scale.probe, band=band))
+    return band_probe(counts, replace(scale.probe, band=band)), None
 
 
 def _checkpoint_model(scale: Scale, run: Run, step: int):
@@ -174,7 +179,7 @@ def attribute_stage(
         row_ids = np.arange(start * B, end * B)
         rows = WindowRows(data.stream, row_ids)
         model = _checkpoint_model(scale, run, at)
-        probe = _probe_tokens(scale, data, influence.probe_tokens)
+        probe, halves = _probe_tokens(scale, data, influence.probe_tokens)
         log(
             f"scoring {len(row_ids):,} rows of steps {start}-{end} on L{located['layer']}H{located['head']} "
             f"({influence.strategy}, probe {influence.probe}) ..."
@@ -192,6 +197,7 @@ def attribute_stage(
             influence,
             runtime=scale.runtime,
             losses=capture,
+            halves=halves,
         )
         scores, losses = got if capture else (got, None)
         seconds = time.time() - t0

@@ -11,7 +11,13 @@ import torch
 import torch.nn.functional as F
 from kronfluence.task import Task
 
-from ..heads import copy_target_logprob, prefix_matching_score, previous_token_score
+from ..heads import (
+    copy_logprob_varied,
+    copy_target_logprob,
+    prefix_matching_score,
+    prefix_matching_varied,
+    previous_token_score,
+)
 from .split import SplitAttention, split_module_names
 
 # probe name -> the split head's modules its gradient reaches
@@ -23,18 +29,23 @@ PROBES = {
 UNIT_PROBES = {"induction": ("prefix-matching", "copy-logprob"), "previous-token": ("previous-token",)}
 
 
-def probe_value(model, probe: torch.Tensor, layer: int, head: int, kind: str) -> torch.Tensor:
+def probe_value(model, probe: torch.Tensor, layer: int, head: int, kind: str, halves=None) -> torch.Tensor:
     """The probe, summed over probe sequences (differentiable). On a split model the head's
-    pattern comes from its SplitAttention; on an unsplit one from `output_attentions`."""
+    pattern comes from its SplitAttention; on an unsplit one from `output_attentions`.
+    `halves`: each sequence's segment length, for the varied-length probe (heads.varied_probe)."""
     half = probe.shape[1] // 2
     attn = model.gpt_neox.layers[layer].attention
     split = isinstance(attn, SplitAttention)
     out = model(input_ids=probe, output_attentions=not split and kind != "copy-logprob")
     logits = out.logits
     if kind == "copy-logprob":
+        if halves is not None:
+            return copy_logprob_varied(logits, probe, halves).sum()
         return copy_target_logprob(logits, probe).sum()
     pattern = attn.last_pattern if split else out.attentions[layer][:, head]
     if kind == "prefix-matching":
+        if halves is not None:
+            return prefix_matching_varied(pattern, halves).sum()
         return prefix_matching_score(pattern, half).sum()
     if kind == "previous-token":
         return previous_token_score(pattern).sum()
@@ -54,6 +65,10 @@ class HeadTask(Task):
             self.modules = [f"gpt_neox.layers.{layer}.attention.{m}" for m in names]
         else:
             self.modules = split_module_names(layer, PROBES[kind])
+
+    # The varied-length probe's segment lengths (one per probe sequence), set by the scorer;
+    # None for the fixed-length probes. The measurement always sees the whole probe as one batch.
+    halves: torch.Tensor | None = None
 
     # Set to a list by the scorer around a scoring pass: every batch's per-row mean loss is
     # appended (in the data order), so the window's losses need no forward pass of their own.
@@ -75,7 +90,13 @@ class HeadTask(Task):
         return nll.sum()
 
     def compute_measurement(self, batch, model) -> torch.Tensor:
-        return -probe_value(model, batch["input_ids"], self.layer, self.head, self.kind)
+        ids = batch["input_ids"]
+        if self.halves is not None and len(self.halves) != ids.shape[0]:
+            raise RuntimeError(
+                f"a varied probe of {len(self.halves)} sequences measured in a batch of {ids.shape[0]}"
+            )
+        halves = None if self.halves is None else self.halves.to(ids.device)
+        return -probe_value(model, ids, self.layer, self.head, self.kind, halves)
 
     def get_influence_tracked_modules(self) -> list[str]:
         return self.modules
