@@ -172,6 +172,8 @@ def prepare_pythia_data(scale, store, log=print):
     files: PythiaFiles = scale.pythia
     # every file up front: the baseline needs the checkpoints (no own-baseline protocol yet)
     files.require(scale.name, "data", "tokenizer", "checkpoints")
+    if files.heldout and not Path(files.heldout).is_file():
+        raise MdaError(f"--heldout-text {files.heldout} is not a file")
     check_pile(files)
     row_len = scale.model.ctx + 1
     rows = open_rows(files.data, row_len)

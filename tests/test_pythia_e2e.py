@@ -196,6 +196,7 @@ def test_the_plain_folder_gives_the_same_baseline(pythia_files, tmp_path, capsys
         ({"--pile-data": None}, "needs --pile-data PATH"),
         ({"--pile": "standard"}, "is the deduped Pile's, but --pile is standard"),
         ({"--pile-data": "missing.idx"}, "--pile-data missing.idx does not exist"),
+        ({"--heldout-text": "nowhere.txt"}, "--heldout-text nowhere.txt is not a file"),
         ({"--set": "model.d_model=64"}, "is it another model size?"),
     ],
 )
