@@ -81,13 +81,15 @@ def official_stage(scale: Scale, store: Store, data, log=print):
     }
 
     def build(part: Path) -> dict:
-        probe = make_probe(scale.model.vocab_size, scale.probe)
-        heldout = torch.from_numpy(np.asarray(data.stream.heldout, dtype=np.int64))
+        device = scale.runtime.device  # 154 revisions x 64 held-out rows of 2,048 tokens: a GPU's job
+        probe = make_probe(scale.model.vocab_size, scale.probe).to(device)
+        heldout = torch.from_numpy(np.asarray(data.stream.heldout, dtype=np.int64)).to(device)
         (part / "ckpt").mkdir()
         with progress_bar(len(revisions), f"score {scale.name} revisions", "revision") as bar:
             for step, folder in revisions.items():
                 model = load_revision(folder, expect=scale.model)
                 check_architecture(model, scale)
+                model = model.to(device)
                 rec = {"step": step, "train_loss": None, **probe_model(model, probe)}
                 write_eval(part / "ckpt", {**rec, **icl_and_loss(model, heldout)})
                 bar.update(1)
