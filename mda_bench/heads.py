@@ -186,7 +186,8 @@ MIN_RISE = 0.05
 
 def window_start_before_onset(records: list[dict], unit: str, lead: int, fraction: float = 0.5) -> int | None:
     """The latest checkpoint step at least `lead` steps before the unit's onset (first crossing
-    of `fraction` x its final score over the whole run); None when it never crosses.
+    of `fraction` x its final score over the whole run); None when it never crosses or never
+    rose by MIN_RISE (a baseline whose unit did not form gets the scale's fixed start instead).
 
     This places each baseline's formation window by one rule fixed in advance (the scale's
     lead), so independent baselines whose heads form at different steps are all cut around
@@ -195,7 +196,10 @@ def window_start_before_onset(records: list[dict], unit: str, lead: int, fractio
 
     steps = np.array([r["step"] for r in records])
     layer, head, final = top_head(np.array(records[-1][unit]), min_layer=1 if unit == "induction" else 0)
-    onset = crossing_step(steps, np.array([r[unit][layer][head] for r in records]), fraction * final)
+    ys = np.array([r[unit][layer][head] for r in records])
+    if final - ys.min() < MIN_RISE:  # no unit formed: its "onset" would be noise (None: the scale's start)
+        return None
+    onset = crossing_step(steps, ys, fraction * final)
     if onset is None:
         return None
     before = steps[steps <= onset - lead]

@@ -142,3 +142,17 @@ def test_varied_scores_on_hand_built_patterns():
     logits = torch.full((2, length, 20), -1e4)
     logits[:, :-1].scatter_(-1, probe[:, 1:].unsqueeze(-1), 0.0)
     assert torch.allclose(copy_logprob_varied(logits, probe, halves), torch.zeros(2), atol=1e-4)
+
+
+def test_a_baseline_whose_head_never_rose_gets_no_lead_window():
+    """Seed 1 of tiny-natural's first recipe: the top layer-1 head ended at 0.017 (from 0.028), and
+    the lead rule once placed its window at step 0 (a 144,000-row attribution)."""
+    from mda_bench.heads import window_start_before_onset
+
+    def rec(step, score):
+        return {"step": step, "induction": [[0.0, 0.0], [score, 0.001]]}
+
+    flat = [rec(s, v) for s, v in ((0, 0.028), (1000, 0.013), (5000, 0.015), (9000, 0.017))]
+    assert window_start_before_onset(flat, "induction", 1000) is None
+    rising = [rec(s, v) for s, v in ((0, 0.02), (1000, 0.02), (3000, 0.02), (4000, 0.2), (5000, 0.4))]
+    assert window_start_before_onset(rising, "induction", 1000) == 3000  # onset 4,000 minus the lead
