@@ -63,9 +63,18 @@ def test_rank_rows_cover_the_step_exactly_once():
         assert [s.start for s in got[1:]] == [s.stop for s in got[:-1]]
 
 
-@pytest.mark.parametrize("world", [2])
-def test_two_ranks_equal_one_process(tmp_path, world):
+@pytest.fixture
+def one_thread():
+    """One torch thread for the comparison, restored afterwards: later tests compare trained
+    numbers with golden files made on 2 threads."""
+    before = torch.get_num_threads()
     torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("world", [2])
+def test_two_ranks_equal_one_process(tmp_path, world, one_thread):
     single = _train(train_step)
     out = tmp_path / "rank0.pt"
     os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
