@@ -436,3 +436,21 @@ def test_previous_token_unit_reports_go_to_their_own_folder(tmp_path):
     assert "unit: previous-token" in md and "--unit previous-token --strategy identity" in md
     assert "unit `previous-token`" in (folder / "README.md").read_text()
     assert not (tmp_path / "r" / "micro" / "emergence-modulation.md").exists()
+
+
+def test_a_seed_without_its_unit_is_warned_about_before_the_branches(micro_reports):
+    """At micro no head forms: `run` says so for the seed, in the command's log, up front."""
+    folder, _ = micro_reports
+    store = folder.parent.parent / "runs"
+    args = ["run", "emergence-modulation", "--scale", "micro", "--store", str(store)]
+    res = CliRunner().invoke(
+        cli, [*args, "--reports", str(folder.parent), "--draws", "2", "--noise-runs", "2"]
+    )
+    assert res.exit_code == 0, res.output
+    text = max((store / "logs").glob("*-run.log"), key=lambda p: p.stat().st_mtime).read_text()
+    assert "warning: seed 0 (order seed 0): the induction head did not form" in text
+    assert (
+        text.index("did not form") < text.index("emergence-modulation:")
+        if "emergence-modulation:" in text
+        else True
+    )

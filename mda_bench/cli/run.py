@@ -149,6 +149,14 @@ def run(
         exps = prepare_seeds(sc, st, cfg, log=say)
     except ValueError as exc:
         raise MdaError(str(exc)) from None
+    for e in exps:  # visible before hours of branches: a claim needs its unit in every seed
+        if not e.unit["rose"]:
+            say(
+                f"warning: seed {e.cfg.seed} (order seed {e.cfg.order_seed}): the {unit} head did not form "
+                f"(L{e.unit['layer']}H{e.unit['head']} {e.unit['start_score']:.3f} -> "
+                f"{e.unit['final_score']:.3f}); "
+                "claims that need it in every seed will be inconclusive"
+            )
     out_dir = report_dir(reports, sc, unit, strategy)
     chash = config_key({"scale": sc, "experiment": cfg})[:16]
     for cid in chosen:
