@@ -53,6 +53,7 @@ def _rank(rank: int, world: int, init_file: str, out: str) -> None:
     state = _train(distributed_train_step)
     if rank == 0:
         torch.save(state, out)
+    dist.barrier()  # both ranks leave together: a rank exiting mid-teardown aborted gloo (SIGABRT)
     dist.destroy_process_group()
 
 
