@@ -49,6 +49,17 @@ def protocol_hash(protocol: dict) -> str:
     return hashlib.sha256(json.dumps(protocol, sort_keys=True).encode()).hexdigest()[:12]
 
 
+def _scored(att) -> dict:
+    """{rows, scores, seconds_per_1k} of one stored attribution (rows sorted by id)."""
+    rows = np.array([r["row"] for r in att.table])
+    secs = float(att.manifest.get("influence_seconds", float("nan")))
+    return {
+        "rows": rows,
+        "scores": np.array([r["score"] for r in att.table]),
+        "seconds_per_1k": 1000 * secs / len(rows),
+    }
+
+
 def strategy_scores(exp: Experiment, strategies: list[str], heuristics: list[str], log=print) -> dict:
     """{name: {rows, scores, seconds_per_1k}} over the window's rows, sorted by row id."""
     from baselines.heuristics import HEURISTICS
@@ -65,10 +76,7 @@ def strategy_scores(exp: Experiment, strategies: list[str], heuristics: list[str
             att = attribute_stage(
                 exp.scale, exp.store, exp.data, exp.baseline, exp.cfg.unit, cfg, exp.window.start, log=log
             )
-        rows = np.array([r["row"] for r in att.table])
-        scores = np.array([r["score"] for r in att.table])
-        secs = float(att.manifest.get("influence_seconds", float("nan")))
-        out[s] = {"rows": rows, "scores": scores, "seconds_per_1k": 1000 * secs / len(rows)}
+        out[s] = _scored(att)
     if "ekfac" in strategies:
         out.update(checkpoint_variants(exp, out["ekfac"], log))
         out.update(probe_variants(exp, log))
@@ -108,13 +116,7 @@ def checkpoint_variants(exp: Experiment, at_end: dict, log=print) -> dict:
             log=log,
             at_step=step,
         )
-        scores = np.array([r["score"] for r in att.table])
-        secs = float(att.manifest.get("influence_seconds", float("nan")))
-        out[f"ekfac@{name}"] = {
-            "rows": at_end["rows"],
-            "scores": scores,
-            "seconds_per_1k": 1000 * secs / len(scores),
-        }
+        out[f"ekfac@{name}"] = _scored(att)
         parts.append(out[f"ekfac@{name}"])
     out["ekfac@mean"] = {
         "rows": at_end["rows"],
@@ -139,9 +141,7 @@ def probe_variants(exp: Experiment, log=print) -> dict:
         att = attribute_stage(
             exp.scale, exp.store, exp.data, exp.baseline, exp.cfg.unit, cfg, exp.window.start, log=log
         )
-        scores = np.array([r["score"] for r in att.table])
-        secs = float(att.manifest.get("influence_seconds", float("nan")))
-        out[name] = {"rows": exp.window.rows, "scores": scores, "seconds_per_1k": 1000 * secs / len(scores)}
+        out[name] = _scored(att)
     return out
 
 
