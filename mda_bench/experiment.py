@@ -120,10 +120,12 @@ def selected_job(exp: Experiment, name: str, operation: str, selection: str, sel
     return _job(exp, RunSpec(name, operation, selection, len(selected), seed), np.asarray(selected))
 
 
-def run_jobs(exp: Experiment, jobs: list[Job], n_jobs: int = 1, progress: bool = True) -> list[Branch]:
-    return retrain_all(
-        exp.scale, exp.store, exp.data, exp.baseline, exp.window, exp.horizon, jobs, n_jobs, progress
-    )
+def run_jobs(
+    exp: Experiment, jobs: list[Job], n_jobs: int = 1, progress: bool = True, horizon: int | None = None
+) -> list[Branch]:
+    """Train (or read from the store) each job's branch, to the experiment's horizon unless told."""
+    end = exp.horizon if horizon is None else horizon
+    return retrain_all(exp.scale, exp.store, exp.data, exp.baseline, exp.window, end, jobs, n_jobs, progress)
 
 
 # --------------------------------------------------------------------------- curves and metrics

@@ -1,8 +1,9 @@
 """Head-LDS runs: the subset branches, what they measure, and every strategy's predictions.
 
-Each subset of `lds.draw_subsets` is removed in a branch of the claims' engine (same start,
-window and horizon as every claim branch, so the store shares them); a second branch removes
-the same rows with the window's rows reordered (seed = subset index + 1), whose measurement
+Each subset of `lds.draw_subsets` is removed in a branch of the claims' engine (same start and
+window as every claim branch); the branches stop at the window's end, since both measures read
+the curve only inside the window. For the first `ceiling` subsets a second branch removes the
+same rows with the window's rows reordered (seed = subset index + 1), whose measurement
 against the first gives the noise ceiling. The measured change of a branch is its unit score at
 a fixed step inside the rise (the reference curve's onset step) minus the reference's, and its
 area over the window minus the reference's (the reference is the baseline, or an official
@@ -20,8 +21,9 @@ from .metrics import area, onset_step, score_at
 from .retrain import Branch, Job, RunSpec
 
 
-def subset_jobs(exp: Experiment, cfg: LdsConfig, ceiling: bool = True) -> list[Job]:
-    """One removal branch per subset, and (ceiling) the same removal with the window reordered."""
+def subset_jobs(exp: Experiment, cfg: LdsConfig, ceiling: int = 0) -> list[Job]:
+    """One removal branch per subset, and for the first `ceiling` subsets the same removal with
+    the window reordered."""
     n = exp.data.stream.n_rows
     jobs = []
     for i, subset in enumerate(draw_subsets(exp.window.rows, cfg)):
@@ -29,7 +31,7 @@ def subset_jobs(exp: Experiment, cfg: LdsConfig, ceiling: bool = True) -> list[J
         jobs.append(
             Job(RunSpec(f"lds-{tag}", "remove", "lds-subset", len(subset), i), iv.remove(n, subset), subset)
         )
-        if ceiling:
+        if i < ceiling:
             order = iv.reorder(n, exp.window, seed=i + 1).sparse_order
             plan = iv.Plan(n, sparse_weights=iv.remove(n, subset).sparse_weights, sparse_order=order)
             jobs.append(
@@ -80,7 +82,9 @@ def leaderboard(exp: Experiment, cfg: LdsConfig, branches: list[Branch], strateg
     out = {"fixed_step": fixed_step(exp, reference), "subsets": len(subsets), "fraction": cfg.fraction}
     if again:
         second = changes(exp, again, reference)
-        out["ceiling"] = {m: noise_ceiling(measured[m], second[m]) for m in measured}
+        first = {m: v[[b.spec.seed - 1 for b in again]] for m, v in measured.items()}
+        out["ceiling"] = {m: noise_ceiling(first[m], second[m]) for m in measured}
+        out["ceiling_subsets"] = len(again)
     predicted = {name: predictions(rows, scores, subsets) for name, (rows, scores) in strategies.items()}
     out["strategies"] = {name: {m: lds(p, measured[m]) for m in measured} for name, p in predicted.items()}
     out["predicted"] = {name: p.tolist() for name, p in predicted.items()}

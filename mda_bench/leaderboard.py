@@ -10,7 +10,6 @@ and hashed into the report like a claim's; there is no verdict, the ranking is r
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from pathlib import Path
@@ -23,14 +22,24 @@ from .experiment import Experiment, reference_records, results_table, run_jobs, 
 from .lds import LdsConfig
 from .lds_runs import leaderboard, subset_jobs
 from .metrics import spearman
+from .protocol import protocol_hash
 
-VERSION = 1
+# Version 2 (fixed before the first `tiny` leaderboard ran, to fit the issue's hour on 2 cores:
+# version 1's default was ~124 branches, about 2 hours): subset branches stop at the window's end
+# (both measures read only inside it), the noise ceiling retrains the first 16 subsets rather than
+# all 32, causal efficacy covers the methods and model-free heuristics but not the checkpoint and
+# probe variants (they keep their LDS), and efficacy is shown beside the reorder runs' spread.
+VERSION = 2
 PROTOCOL = {
     "subsets": 32,
     "fractions": [0.5, 0.1],  # the first also gets the noise ceiling
+    "ceiling_subsets": 16,
+    "lds_branch_end": "the window's end",
     "strategies": list(STRATEGIES),
     "heuristics": ["bigram-repetition", "repeat-row", "random"],
     "efficacy_k_fraction": 0.1,
+    "efficacy_strategies": [*STRATEGIES, "bigram-repetition", "repeat-row"],
+    "efficacy_noise": "the claims' reorder runs (window rows reordered), their onset change",
     "measures": {"score": "unit score at the reference onset step", "area": "area over the window"},
     "lds": "Spearman of predicted (minus the removed rows' summed scores) vs measured change",
     "interval": "95% percentile bootstrap over subsets, 2000 resamples",
@@ -43,10 +52,6 @@ PROTOCOL = {
         "ekfac/varied-length": "each probe sequence repeats a segment of its own length (half/4 to half)",
     },
 }
-
-
-def protocol_hash(protocol: dict) -> str:
-    return hashlib.sha256(json.dumps(protocol, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def _scored(att) -> dict:
@@ -146,17 +151,23 @@ def probe_variants(exp: Experiment, log=print) -> dict:
 
 
 def efficacy(exp: Experiment, scored: dict, reference_branches, n_jobs: int, progress: bool) -> dict:
-    """{name: {remove, augment}}: the onset change of removing / duplicating each top-k."""
+    """{name: {remove, augment}}: the onset change of removing / duplicating each top-k; and
+    {"noise": [...]}: that of the reorder runs (the same rows in another order)."""
+    from baselines.random_draws import noise_jobs
+
     k = iv.default_k(exp.window, PROTOCOL["efficacy_k_fraction"])
-    jobs = []
+    jobs = noise_jobs(exp)
     for name, s in scored.items():
         top = iv.top_k(s["rows"], s["scores"], k)
         for op in ("remove", "augment"):
             jobs.append(selected_job(exp, f"{op}-top-{name}", op, f"top-{name}", top))
     branches = run_jobs(exp, jobs, n_jobs, progress)
     table = results_table(exp, branches, reference_branches)[1:]
-    out: dict = {}
+    out: dict = {"noise": []}
     for row in table:
+        if row["operation"] == "reorder":
+            out["noise"].append(row["d_onset"])
+            continue
         op, name = row["operation"], row["selection"].removeprefix("top-")
         out.setdefault(name, {})[op] = row["d_onset"]
     return out
@@ -169,14 +180,17 @@ def run(
     boards, all_branches = [], []
     for i, f in enumerate(fractions):
         cfg = LdsConfig(subsets=subsets, fraction=f)
-        branches = run_jobs(exp, subset_jobs(exp, cfg, ceiling=i == 0), n_jobs, progress)
+        ceiling = min(subsets, PROTOCOL["ceiling_subsets"]) if i == 0 else 0
+        jobs = subset_jobs(exp, cfg, ceiling=ceiling)
+        branches = run_jobs(exp, jobs, n_jobs, progress, horizon=exp.window.end)
         all_branches += branches
         boards.append((cfg, branches))
     names = [s for s in strategies if s in STRATEGIES]
     scored = strategy_scores(exp, names, [s for s in strategies if s not in STRATEGIES])
     strat = {n: (v["rows"], v["scores"]) for n, v in scored.items()}
     lds_tables = [leaderboard(exp, cfg, b, strat) for cfg, b in boards]
-    eff = efficacy(exp, scored, all_branches, n_jobs, progress)
+    chosen = {n: v for n, v in scored.items() if n in PROTOCOL["efficacy_strategies"]}
+    eff = efficacy(exp, chosen, all_branches, n_jobs, progress)
     exact = scored.get("exact")
     k = iv.default_k(exp.window, PROTOCOL["efficacy_k_fraction"])
     rows = {}
@@ -193,6 +207,7 @@ def run(
         "lds": lds_tables,
         "strategies": rows,
         "k": k,
+        "efficacy_noise": eff["noise"],
         "reference_final": float(exp.unit["final_score"]),
         "reference_points": len(reference),
     }
@@ -225,7 +240,10 @@ def write(result: dict, exp: Experiment, out_dir: Path, command: str, protocol: 
     for t in result["lds"]:
         c = t.get("ceiling")
         ceiling = (
-            f" Noise ceiling: score {_fmt(c['score'], '+.2f')}, area {_fmt(c['area'], '+.2f')}." if c else ""
+            f" Noise ceiling (the first {t['ceiling_subsets']} subsets retrained with the window reordered): "
+            f"score {_fmt(c['score'], '+.2f')}, area {_fmt(c['area'], '+.2f')}."
+            if c
+            else ""
         )
         lines += [
             f"## Head-LDS, {t['subsets']} subsets removing {t['fraction']:.0%} of the window",
@@ -249,6 +267,10 @@ def write(result: dict, exp: Experiment, out_dir: Path, command: str, protocol: 
     ]
     lines += [
         f"## Causal efficacy and cost (top-k = {result['k']:,} rows)",
+        "",
+        "Seed noise: the reorder runs (the window's rows in another order, nothing removed) moved the "
+        f"onset by {', '.join(_fmt(x, '+.0f') for x in result['efficacy_noise']) or 'n/a'} steps. "
+        "Checkpoint and probe variants are ranked by LDS only (n/a here).",
         "",
         markdown_table(
             [

@@ -99,10 +99,11 @@ def test_subset_branches_at_micro_give_a_leaderboard(micro, micro_store):
 
     exp = prepare(micro, micro_store, ExperimentConfig(), log=lambda m: None)
     cfg = LdsConfig(subsets=4, fraction=0.5)
-    jobs = subset_jobs(exp, cfg)
-    assert [j.spec.selection for j in jobs] == ["lds-subset", "lds-ceiling"] * 4
+    jobs = subset_jobs(exp, cfg, ceiling=2)
+    assert [j.spec.selection for j in jobs] == ["lds-subset", "lds-ceiling"] * 2 + ["lds-subset"] * 2
     assert jobs[0].plan.key() != jobs[1].plan.key()  # the reorder is a different run
-    branches = run_jobs(exp, jobs, progress=False)
+    branches = run_jobs(exp, jobs, progress=False, horizon=exp.window.end)
+    assert all(max(r["step"] for r in b.records) == exp.window.end for b in branches)
     # the reference measured against itself changes nothing
     assert changes(exp, branches[:0], exp.baseline.records)["score"].shape == (0,)
     rows, scores = exp.scores()
@@ -117,7 +118,7 @@ def test_subset_branches_at_micro_give_a_leaderboard(micro, micro_store):
     for per in board["strategies"].values():
         for m in ("score", "area"):
             assert per[m]["n"] == 4 and (np.isnan(per[m]["lds"]) or -1 <= per[m]["lds"] <= 1)
-    assert set(board["ceiling"]) == {"score", "area"}
+    assert set(board["ceiling"]) == {"score", "area"} and board["ceiling_subsets"] == 2
     assert any(v != 0 for v in board["measured"]["area"])  # removing half the window moves the head
     with pytest.raises(ValueError, match="subset branches"):
         leaderboard(exp, LdsConfig(subsets=5, fraction=0.5), branches, strategies)
@@ -157,6 +158,10 @@ def test_validate_at_micro_writes_the_leaderboard_against_its_golden(tmp_path):
     assert (out / "attribution-leaderboard-efficacy.png").stat().st_size > 0
     assert [t["fraction"] for t in data["lds"]] == [0.5, 0.1] and "ceiling" in data["lds"][0]
     assert "ceiling" not in data["lds"][1]
+    # efficacy for the methods and heuristics, beside the reorder runs; variants get LDS only
+    assert all(data["strategies"][v]["remove_top_d_onset"] is None for v in variants)
+    assert all(data["strategies"][n]["augment_top_d_onset"] is not None for n in kronfluence)
+    assert len(data["efficacy_noise"]) >= 1
     golden = Path(__file__).parent / "golden" / "micro-attribution-leaderboard.md"
     if os.environ.get("MDA_UPDATE_GOLDEN"):
         golden.write_text(md)
