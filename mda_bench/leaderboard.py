@@ -37,8 +37,11 @@ PROTOCOL = {
     "lds_branch_end": "the window's end",
     "strategies": list(STRATEGIES),
     "heuristics": ["bigram-repetition", "repeat-row", "random"],
+    # another library's method (baselines/dattri_tracin.py): TracIn over the window's start,
+    # middle and end checkpoints, on the same head and probe
+    "external": ["dattri-tracin"],
     "efficacy_k_fraction": 0.1,
-    "efficacy_strategies": [*STRATEGIES, "bigram-repetition", "repeat-row"],
+    "efficacy_strategies": [*STRATEGIES, "dattri-tracin", "bigram-repetition", "repeat-row"],
     "efficacy_noise": "the claims' reorder runs (window rows reordered), their onset change",
     "measures": {"score": "unit score at the reference onset step", "area": "area over the window"},
     "lds": "Spearman of predicted (minus the removed rows' summed scores) vs measured change",
@@ -86,7 +89,19 @@ def strategy_scores(exp: Experiment, strategies: list[str], heuristics: list[str
         out.update(checkpoint_variants(exp, out["ekfac"], log))
         out.update(probe_variants(exp, log))
     rows = exp.window.rows
-    for h in heuristics:
+    if "dattri-tracin" in heuristics:
+        from baselines.dattri_tracin import tracin_scores
+
+        log("scoring the window with dattri's TracIn (start, middle and end checkpoints) ...")
+        t0 = time.perf_counter()
+        steps = window_checkpoints(exp)
+        scores = tracin_scores(exp.scale, exp.baseline, exp.data.stream, rows, exp.unit, steps)
+        out["dattri-tracin"] = {
+            "rows": rows,
+            "scores": scores,
+            "seconds_per_1k": 1000 * (time.perf_counter() - t0) / len(rows),
+        }
+    for h in (h for h in heuristics if h != "dattri-tracin"):
         t0 = time.perf_counter()
         scores = HEURISTICS[h](exp.data.stream, rows)
         out[h] = {
@@ -97,19 +112,26 @@ def strategy_scores(exp: Experiment, strategies: list[str], heuristics: list[str
     return out
 
 
+def window_checkpoints(exp: Experiment) -> list[int]:
+    """[start, the checkpoint nearest the middle, end] of the window: where variants are scored."""
+    from .attribution.stage import checkpoint_records
+
+    w = exp.window
+    steps = sorted(r["step"] for r in checkpoint_records(exp.baseline) if w.start <= r["step"] < w.end)
+    middle = min(steps, key=lambda s: abs(s - (w.start + w.end) / 2))
+    return [w.start, middle, w.end]
+
+
 def checkpoint_variants(exp: Experiment, at_end: dict, log=print) -> dict:
     """EK-FAC scored with the weights at the window's start and middle, and the mean of start,
     middle and end: does the checkpoint the head is read at matter?"""
     from .attribution.score import InfluenceConfig
-    from .attribution.stage import attribute_stage, checkpoint_records, default_probe
+    from .attribution.stage import attribute_stage, default_probe
 
-    steps = sorted(
-        r["step"] for r in checkpoint_records(exp.baseline) if exp.window.start <= r["step"] < exp.window.end
-    )
-    middle = min(steps, key=lambda s: abs(s - (exp.window.start + exp.window.end) / 2))
+    start, middle, _ = window_checkpoints(exp)
     cfg = InfluenceConfig(strategy="ekfac", probe=default_probe(exp.cfg.unit))
     out, parts = {}, [at_end]
-    for name, step in (("start", exp.window.start), ("middle", middle)):
+    for name, step in (("start", start), ("middle", middle)):
         att = attribute_stage(
             exp.scale,
             exp.store,

@@ -153,7 +153,8 @@ def test_validate_at_micro_writes_the_leaderboard_against_its_golden(tmp_path):
         "ekfac/varied-length",
     )
     heuristics = ("bigram-repetition", "repeat-row", "random")
-    assert set(data["strategies"]) == {*kronfluence, *variants, *heuristics}
+    assert set(data["strategies"]) == {*kronfluence, "dattri-tracin", *variants, *heuristics}
+    assert data["strategies"]["dattri-tracin"]["remove_top_d_onset"] is not None
     assert (out / "attribution-leaderboard-lds.png").stat().st_size > 0
     assert (out / "attribution-leaderboard-efficacy.png").stat().st_size > 0
     assert [t["fraction"] for t in data["lds"]] == [0.5, 0.1] and "ceiling" in data["lds"][0]

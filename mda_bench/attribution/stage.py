@@ -75,7 +75,7 @@ def _probe_tokens(scale: Scale, data: Data, kind: str) -> tuple[torch.Tensor, to
     return band_probe(counts, replace(scale.probe, band=band)), None
 
 
-def _checkpoint_model(scale: Scale, run: Run, step: int):
+def checkpoint_model(scale: Scale, run: Run, step: int):
     if run.official:
         from ..official import revision_model
 
@@ -178,7 +178,7 @@ def attribute_stage(
         B = scale.train.batch_size
         row_ids = np.arange(start * B, end * B)
         rows = WindowRows(data.stream, row_ids)
-        model = _checkpoint_model(scale, run, at)
+        model = checkpoint_model(scale, run, at)
         probe, halves = _probe_tokens(scale, data, influence.probe_tokens)
         log(
             f"scoring {len(row_ids):,} rows of steps {start}-{end} on L{located['layer']}H{located['head']} "

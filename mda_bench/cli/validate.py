@@ -79,7 +79,7 @@ def validate(
     from ..experiment import ExperimentConfig, prepare
     from ..leaderboard import PROTOCOL, run, write
 
-    allowed = [*PROTOCOL["strategies"], *PROTOCOL["heuristics"]]
+    allowed = [*PROTOCOL["strategies"], *PROTOCOL["external"], *PROTOCOL["heuristics"]]
     names = allowed if strategies is None else _names(strategies, allowed)
     fracs = _fractions(fractions)
     sc = override(get_scale(scale), corpus, sets)

@@ -1,0 +1,94 @@
+"""TracIn from another maintained attribution library (dattri), on the same head and probe.
+
+kronfluence supplies every other method on the leaderboard; a second library's implementation
+guards against a result that is an artefact of one code base. dattri's `TracInAttributor`
+scores a training row by the dot product of its loss gradient with the measurement's gradient,
+summed over checkpoints (Pruthi et al. 2020). Here the gradients are restricted to the unit's
+split head (the same parameters kronfluence tracks: its QK block for an attention probe), the
+measurement is minus the probe averaged over probe sequences (as kronfluence's scores are
+read; the suite's sign: positive =
+up-weighting the row raises the probe) and the checkpoints are the window's start, the one
+nearest its middle, and its end. The learning rate is constant there at every suite scale, so
+the checkpoints are weighted equally (a common factor does not change a ranking).
+
+At one checkpoint this is kronfluence's `identity` strategy computed by other code: the test
+holds the two to each other.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+ROWS_PER_BATCH = 64
+
+
+class _Probe(torch.nn.Module):
+    """The measurement as a module's forward, so that dattri can call it functionally."""
+
+    def __init__(self, model, layer: int, head: int, kind: str):
+        super().__init__()
+        self.model, self.layer, self.head, self.kind = model, layer, head, kind
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        from mda_bench.attribution.task import probe_value
+
+        return -probe_value(self.model, ids, self.layer, self.head, self.kind)
+
+
+def _loss(model):
+    def loss(params, batch):
+        ids = batch[0].unsqueeze(0)  # dattri vmaps over rows: one row at a time here
+        logits = torch.func.functional_call(model, params, (ids,)).logits[:, :-1].float()
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1), reduction="sum")
+
+    return loss
+
+
+def _target(probe: _Probe):
+    def target(params, batch):
+        named = {f"model.{k}": v for k, v in params.items()}
+        return torch.func.functional_call(probe, named, (batch[0].unsqueeze(0),))
+
+    return target
+
+
+def tracin_scores(scale, run, stream, rows: np.ndarray, unit: dict, steps: list[int]) -> np.ndarray:
+    """One TracIn score per row of `rows` (a float64 array in their order), summed over the
+    checkpoints at `steps` of baseline `run`, through dattri."""
+    from dattri.algorithm.tracin import TracInAttributor
+    from dattri.task import AttributionTask
+
+    from mda_bench.attribution.split import split_head, split_module_names
+    from mda_bench.attribution.stage import checkpoint_model
+    from mda_bench.attribution.task import PROBES
+    from mda_bench.heads import make_probe
+
+    layer, head, kind = unit["layer"], unit["head"], "prefix-matching"
+    device = scale.runtime.device
+    states = [split_head(checkpoint_model(scale, run, s), layer, head).state_dict() for s in steps]
+    model = split_head(checkpoint_model(scale, run, steps[-1]), layer, head).eval()
+    model.config._attn_implementation = "eager"
+    tracked = split_module_names(layer, PROBES[kind])
+    names = [n for n, _ in model.named_parameters() if n.rsplit(".", 1)[0] in tracked]
+    task = AttributionTask(
+        loss_func=_loss(model),
+        model=model,
+        checkpoints=states,
+        target_func=_target(_Probe(model, layer, head, kind)),
+    )
+    attributor = TracInAttributor(
+        task=task, weight_list=torch.ones(len(steps)), normalized_grad=False, device=device, layer_name=names
+    )
+    # dattri projects gradients to 512 dimensions by default (for large models); a head's QK
+    # block at the suite's scales has a few thousand parameters, so TracIn uses them exactly.
+    attributor.projector_kwargs = None
+    train = torch.as_tensor(stream.rows(np.asarray(rows)).astype(np.int64))
+    probe = make_probe(scale.model.vocab_size, scale.probe)
+    load = torch.utils.data.DataLoader
+    scores = attributor.attribute(
+        load(torch.utils.data.TensorDataset(train), batch_size=ROWS_PER_BATCH),
+        load(torch.utils.data.TensorDataset(probe), batch_size=len(probe)),
+    )
+    return scores.double().mean(dim=1).cpu().numpy()  # the probe is the mean over its sequences
