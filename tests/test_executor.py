@@ -71,3 +71,53 @@ def test_a_failing_task_is_retried_then_named(local_ray, tmp_path):
 def test_an_unknown_executor_is_refused():
     with pytest.raises(MdaError, match="unknown executor"):
         ex.configure("slurm")
+
+
+def test_a_worker_killed_mid_branch_is_retried_and_resumes_to_the_same_branch(local_ray, micro, tmp_path):
+    """The first attempt's worker process is SIGKILLed right after it writes the branch's first
+    checkpoint past the window start; Ray retries the task, the retry resumes from the
+    `.partial` folder, and the branch equals one trained serially in another store, bit for bit."""
+    from mda_bench import retrain
+    from mda_bench.experiment import ExperimentConfig, prepare, run_jobs, selected_job
+    from mda_bench.store import Store
+
+    def branch(root: Path, kind: str):
+        exp = prepare(micro, Store(root), ExperimentConfig(), log=lambda m: None)
+        job = selected_job(exp, "remove-some", "remove", "some", exp.window.rows[:8])
+        ex.configure(kind)
+        try:
+            return exp, job, run_jobs(exp, [job], progress=False)[0]
+        finally:
+            ex.configure("local")
+
+    serial_exp, _, serial = branch(tmp_path / "serial", "local")
+    marker = tmp_path / "killed-once"
+
+    def dying(args):
+        import os
+        import signal
+
+        from mda_bench import train
+
+        if not marker.exists():
+            save = train.save_checkpoint
+
+            def save_then_die(model, opt, step, rec, ckpt_dir):
+                save(model, opt, step, rec, ckpt_dir)
+                if step > serial_exp.window.start:  # the branch's own first checkpoint
+                    marker.write_text(str(step))
+                    os.kill(os.getpid(), signal.SIGKILL)
+
+            train.save_checkpoint = save_then_die
+        return retrain._worker(args)
+
+    real = retrain._worker
+    retrain._worker = dying  # what retrain_all submits to Ray
+    try:
+        _, _, killed = branch(tmp_path / "ray", "ray")
+    finally:
+        retrain._worker = real
+    assert int(marker.read_text()) < serial_exp.horizon  # it died mid-branch
+    assert killed.key == serial.key and killed.records == serial.records
+    last = f"ckpt/step-{serial_exp.horizon:06d}/model.safetensors"
+    assert (killed.path / last).read_bytes() == (serial.path / last).read_bytes()
