@@ -9,7 +9,9 @@ GPU, in a few minutes:
 3. at Pythia-14m shapes (random weights, context 2,048) training throughput (tokens/s) and peak
    memory at fp32 and bf16, eager attention vs SDPA;
 4. EK-FAC on one split head at those shapes: factor fitting and scoring throughput (rows/s) at
-   fp32 and bf16, and the Spearman correlation of the bf16 and fp32 scores over the same rows.
+   fp32 and bf16, and the Spearman correlation of the bf16 and fp32 scores over the same rows;
+5. two `micro` branches through Ray on the device equal the same branches run serially
+   (mda_bench/ray_check.py; skipped, and said so, where Ray is not installed).
 
 Every number goes into one JSON file; a table is printed. `--quick` runs the same code at toy
 shapes on any device (the test suite runs it on the CPU), so the script itself is tested.
@@ -212,6 +214,10 @@ def run_check(device: str, quick: bool, log=print) -> dict:
     if len(scores) == 2:
         rho = spearmanr(scores["fp32"], scores["bf16"])[0]
         out["scoring"]["bf16_vs_fp32_spearman"] = round(float(rho), 4)
+    from .ray_check import check_ray_branches
+
+    log("5. two micro branches through Ray vs serially ...")
+    out["ray"] = _guarded(check_ray_branches, base.device)
     return out
 
 
@@ -250,10 +256,13 @@ def main(argv: list[str] | None = None) -> int:
     ok = bool(result.get("micro_head_gap_ok")) and bool(result.get("micro_repeat_identical"))
     parts = [*result["train"].values(), *result["scoring"].values()]
     ok = ok and not any(isinstance(r, dict) and "error" in r for r in parts)
+    ray_result = result.get("ray", {})
+    ok = ok and (ray_result.get("ray_branches_identical") is True or "ray_skipped" in ray_result)
     print(
         f"micro CPU vs {result['runtime']['device']}: max head gap {result.get('micro_head_gap_vs_cpu')}; "
         f"repeat identical: {result.get('micro_repeat_identical')} {result.get('error', '')}"
     )
+    print(f"Ray: {ray_result}")
     print("PASS" if ok else "FAIL")
     return 0 if ok else 1
 

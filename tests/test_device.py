@@ -168,6 +168,7 @@ def test_gpu_check_script_runs_at_toy_shapes_on_the_cpu(tmp_path):
     assert set(res["train"]) == {"fp32-eager", "fp32-sdpa", "bf16-eager"}  # bf16 SDPA: CUDA only
     assert all(r["tokens_per_s"] > 0 for r in res["train"].values())
     assert res["scoring"]["bf16_vs_fp32_spearman"] > 0.9
+    assert res["ray"] == {"ray_branches_identical": True, "ray_seconds": res["ray"]["ray_seconds"]}
 
 
 def test_losses_captured_in_the_scoring_pass_match_a_forward_pass(micro):
