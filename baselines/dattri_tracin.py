@@ -92,3 +92,38 @@ def tracin_scores(scale, run, stream, rows: np.ndarray, unit: dict, steps: list[
         load(torch.utils.data.TensorDataset(probe), batch_size=len(probe)),
     )
     return scores.double().mean(dim=1).cpu().numpy()  # the probe is the mean over its sequences
+
+
+def tracin_stage(scale, store, run, stream, rows: np.ndarray, unit: dict, steps: list[int], log=print):
+    """(scores, seconds per 1,000 rows) of `tracin_scores`, computed once per key in the store."""
+    import time
+    from importlib.metadata import version
+
+    rows = np.asarray(rows, dtype=np.int64)
+    cfg = {
+        "version": 1,
+        "dattri": version("dattri"),
+        "train": run.key,
+        "unit": {k: unit[k] for k in ("unit", "layer", "head")},
+        "steps": [int(s) for s in steps],
+        "rows": {"first": int(rows[0]), "last": int(rows[-1]), "n": len(rows)},
+        "probe": scale.probe.unit_probe(),
+        **scale.runtime.key_part(),
+    }
+
+    def build(part) -> dict:
+        log(f"scoring {len(rows):,} rows with dattri's TracIn at steps {', '.join(map(str, steps))} ...")
+        t0 = time.perf_counter()
+        scores = tracin_scores(scale, run, stream, rows, unit, steps)
+        seconds = time.perf_counter() - t0
+        np.savez(part / "scores.npz", row=rows, score=scores)
+        return {"seconds": round(seconds, 2)}
+
+    done = store.compute("dattri-tracin", cfg, build)
+    got = np.load(done / "scores.npz")
+    if not np.array_equal(got["row"], rows):
+        raise RuntimeError(f"{done} holds scores of other rows")
+    from mda_bench.store import read_json
+
+    seconds = float(read_json(done / "manifest.json").get("seconds", float("nan")))
+    return got["score"], 1000 * seconds / len(rows)

@@ -90,17 +90,13 @@ def strategy_scores(exp: Experiment, strategies: list[str], heuristics: list[str
         out.update(probe_variants(exp, log))
     rows = exp.window.rows
     if "dattri-tracin" in heuristics:
-        from baselines.dattri_tracin import tracin_scores
+        from baselines.dattri_tracin import tracin_stage
 
-        log("scoring the window with dattri's TracIn (start, middle and end checkpoints) ...")
-        t0 = time.perf_counter()
         steps = window_checkpoints(exp)
-        scores = tracin_scores(exp.scale, exp.baseline, exp.data.stream, rows, exp.unit, steps)
-        out["dattri-tracin"] = {
-            "rows": rows,
-            "scores": scores,
-            "seconds_per_1k": 1000 * (time.perf_counter() - t0) / len(rows),
-        }
+        scores, per_1k = tracin_stage(
+            exp.scale, exp.store, exp.baseline, exp.data.stream, rows, exp.unit, steps, log
+        )
+        out["dattri-tracin"] = {"rows": rows, "scores": scores, "seconds_per_1k": per_1k}
     for h in (h for h in heuristics if h != "dattri-tracin"):
         t0 = time.perf_counter()
         scores = HEURISTICS[h](exp.data.stream, rows)

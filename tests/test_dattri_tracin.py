@@ -34,3 +34,17 @@ def test_dattri_tracin_at_one_checkpoint_is_kronfluence_identity(micro, micro_st
     stream = exp.data.stream
     parts = [tracin_scores(micro, exp.baseline, stream, rows[:16], exp.unit, [s]) for s in (mid, end)]
     np.testing.assert_allclose(both, parts[0] + parts[1], rtol=1e-5, atol=1e-9)
+
+
+def test_dattri_tracin_is_stored_once_and_reused(micro, micro_store):
+    from baselines.dattri_tracin import tracin_stage
+    from mda_bench.experiment import ExperimentConfig, prepare
+
+    exp = prepare(micro, micro_store, ExperimentConfig(), log=lambda m: None)
+    rows = exp.window.rows[:24]
+    args = (micro, micro_store, exp.baseline, exp.data.stream, rows, exp.unit, [exp.window.end])
+    said: list[str] = []
+    first, cost = tracin_stage(*args, log=said.append)
+    again, _ = tracin_stage(*args, log=said.append)
+    assert len(said) == 1 and np.array_equal(first, again) and cost > 0
+    assert len(list((micro_store.root / "dattri-tracin").iterdir())) >= 1
