@@ -212,6 +212,8 @@ def _other_reports(out_dir: Path) -> list[str]:
     ):
         if (out_dir / md).exists():
             links.append(f"- [attribution agreement{how}]({md}) (`mda-bench agreement{how}`)")
+    if (out_dir / "attribution-leaderboard.md").exists():
+        links.append("- [attribution leaderboard](attribution-leaderboard.md) (`mda-bench validate`)")
     for sub in sorted(p for p in out_dir.iterdir() if (p / "README.md").is_file()):
         title = (sub / "README.md").read_text().splitlines()[0].removeprefix("# Results: ")
         links.append(f"- [{sub.name}/]({sub.name}/README.md): {title}")
