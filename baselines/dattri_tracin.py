@@ -6,13 +6,15 @@ scores a training row by the dot product of its loss gradient with the measureme
 summed over checkpoints (Pruthi et al. 2020). Here the gradients are restricted to the unit's
 split head (the same parameters kronfluence tracks: its QK block for an attention probe), the
 measurement is minus the probe averaged over probe sequences (as kronfluence's scores are
-read; the suite's sign: positive =
-up-weighting the row raises the probe) and the checkpoints are the window's start, the one
-nearest its middle, and its end. The learning rate is constant there at every suite scale, so
-the checkpoints are weighted equally (a common factor does not change a ranking).
+read; the suite's sign: positive = up-weighting the row raises the probe) and the checkpoints
+are the window's start, the one nearest its middle, and its end. The learning rate is
+constant there at every suite scale, so the checkpoints are weighted equally (a common factor
+does not change a ranking).
 
 At one checkpoint this is kronfluence's `identity` strategy computed by other code: the test
-holds the two to each other.
+holds the two to each other. `tracin_stage` keeps the scores in the run store (stage
+`dattri-tracin`, keyed by baseline, unit, checkpoints, rows, probe, runtime and dattri's
+version), so a second leaderboard reuses them.
 """
 
 from __future__ import annotations
@@ -67,8 +69,11 @@ def tracin_scores(scale, run, stream, rows: np.ndarray, unit: dict, steps: list[
 
     layer, head, kind = unit["layer"], unit["head"], "prefix-matching"
     device = scale.runtime.device
-    states = [split_head(checkpoint_model(scale, run, s), layer, head).state_dict() for s in steps]
-    model = split_head(checkpoint_model(scale, run, steps[-1]), layer, head).eval()
+    models = [split_head(checkpoint_model(scale, run, s), layer, head) for s in steps]
+    # copies: dattri loads each state into `model` in place, which would overwrite a state
+    # that shared the model's own tensors
+    states = [{k: v.clone() for k, v in m.state_dict().items()} for m in models]
+    model = models[-1].eval()
     model.config._attn_implementation = "eager"
     tracked = split_module_names(layer, PROBES[kind])
     names = [n for n, _ in model.named_parameters() if n.rsplit(".", 1)[0] in tracked]
@@ -123,7 +128,7 @@ def tracin_stage(scale, store, run, stream, rows: np.ndarray, unit: dict, steps:
     got = np.load(done / "scores.npz")
     if not np.array_equal(got["row"], rows):
         raise RuntimeError(f"{done} holds scores of other rows")
-    from mda_bench.store import read_json
+    from mda_bench.store import MANIFEST, read_json
 
-    seconds = float(read_json(done / "manifest.json").get("seconds", float("nan")))
+    seconds = float(read_json(done / MANIFEST).get("seconds", float("nan")))
     return got["score"], 1000 * seconds / len(rows)
