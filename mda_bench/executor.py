@@ -13,7 +13,8 @@ up to MAX_RETRIES times; the store must be on a filesystem every node sees.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from .errors import MdaError
@@ -42,6 +43,17 @@ def configure(kind: str = "local", ray_address: str | None = None) -> None:
 
 def current() -> ExecutorConfig:
     return _current
+
+
+@contextmanager
+def using(kind: str, ray_address: str | None = None) -> Iterator[None]:
+    """This process's executor set to `kind` inside the block, the previous one restored after."""
+    before = _current
+    configure(kind, ray_address)
+    try:
+        yield
+    finally:
+        configure(before.kind, before.ray_address)
 
 
 def run_local_pool(fn: Callable, args: Sequence, n_jobs: int, desc: str, progress: bool) -> None:

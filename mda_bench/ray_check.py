@@ -28,11 +28,8 @@ def _branches(device: str, root: Path, executor: str) -> list:
         selected_job(exp, "remove-first", "remove", "first", rows[:16]),
         selected_job(exp, "augment-last", "augment", "last", rows[-16:]),
     ]
-    ex.configure(executor)
-    try:
+    with ex.using(executor):
         return run_jobs(exp, jobs, progress=False)
-    finally:
-        ex.configure("local")
 
 
 def check_ray_branches(device: str) -> dict:

@@ -47,7 +47,6 @@ def test_ray_gives_the_local_pools_keys_and_reports(local_ray, tmp_path):
 
 
 def test_a_failing_task_is_retried_then_named(local_ray, tmp_path):
-    ex.configure("ray")
     marker = tmp_path / "failed-once"
 
     def flaky(path: str) -> str:
@@ -57,15 +56,24 @@ def test_a_failing_task_is_retried_then_named(local_ray, tmp_path):
             raise RuntimeError("worker lost")
         return "ok"
 
-    ex.run_ray(flaky, [str(marker)], ["flaky-run"], cpus=1, gpus=0, desc="test", progress=False)
-    assert marker.exists()
-
     def broken(_: str) -> str:
         raise RuntimeError("always")
 
-    with pytest.raises(MdaError, match="branch broken-run failed on Ray after 2 retries"):
-        ex.run_ray(broken, ["x"], ["broken-run"], cpus=1, gpus=0, desc="test", progress=False)
+    with ex.using("ray"):
+        ex.run_ray(flaky, [str(marker)], ["flaky-run"], cpus=1, gpus=0, desc="test", progress=False)
+        assert marker.exists()
+        with pytest.raises(MdaError, match="branch broken-run failed on Ray after 2 retries"):
+            ex.run_ray(broken, ["x"], ["broken-run"], cpus=1, gpus=0, desc="test", progress=False)
+
+
+def test_using_sets_the_executor_for_a_block_and_restores_it_even_on_error():
     ex.configure("local")
+    with ex.using("ray", "auto"):
+        assert ex.current() == ex.ExecutorConfig("ray", "auto")
+    assert ex.current() == ex.ExecutorConfig("local")
+    with pytest.raises(RuntimeError, match="inside"), ex.using("ray"):
+        raise RuntimeError("inside")
+    assert ex.current().kind == "local"
 
 
 def test_an_unknown_executor_is_refused():
@@ -84,11 +92,8 @@ def test_a_worker_killed_mid_branch_is_retried_and_resumes_to_the_same_branch(lo
     def branch(root: Path, kind: str):
         exp = prepare(micro, Store(root), ExperimentConfig(), log=lambda m: None)
         job = selected_job(exp, "remove-some", "remove", "some", exp.window.rows[:8])
-        ex.configure(kind)
-        try:
+        with ex.using(kind):
             return exp, job, run_jobs(exp, [job], progress=False)[0]
-        finally:
-            ex.configure("local")
 
     serial_exp, _, serial = branch(tmp_path / "serial", "local")
     marker = tmp_path / "killed-once"
