@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import ranks
 from .checkpoint_io import save_checkpoint, write_eval
 from .checkpoints import find_revisions, load_revision
 from .errors import MdaError
@@ -133,6 +134,7 @@ def own_baseline_stage(scale: Scale, store: Store, data, log=print):
         "train": scale.train,
         "probe": scale.probe.unit_probe(),
         **scale.runtime.key_part(),
+        **ranks.key_part(),
     }
 
     def build(part: Path) -> dict:
@@ -147,7 +149,7 @@ def own_baseline_stage(scale: Scale, store: Store, data, log=print):
             )
         return {"optimizer_state": "own-baseline", "model": model_name(scale), "from": "revision step0"}
 
-    done = store.compute("train", cfg, build)
+    done = store.compute("train", cfg, build, collective=True)
     log(f"baseline: {model_name(scale)} trained by the suite from step0 to step {until}")
     return Run(done.name, done, read_records(done / "ckpt"), read_json(done / "manifest.json"))
 

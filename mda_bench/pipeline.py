@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import ranks
 from .checkpoint_io import read_records
 from .corpus import Document, build_corpus, category_shares, corpus_hash
 from .device import facts
@@ -118,6 +119,7 @@ def train_config(scale: Scale, data: Data, init_seed: int, weights: np.ndarray |
         "init_seed": init_seed,
         "weights": wkey,
         **scale.runtime.key_part(),
+        **ranks.key_part(),  # a run over a torchrun group is another run (mda_bench/ranks.py)
     }
 
 
@@ -157,7 +159,7 @@ def train_stage(
     cfg = train_config(scale, data, init_seed, weights)
 
     def build(part: Path) -> dict | None:
-        if weights is not None:
+        if weights is not None and ranks.is_writer():
             np.save(part / "weights.npy", weights)
         with progress_bar(scale.train.steps, f"train {scale.name}", "step", enabled=progress) as bar:
 
@@ -186,7 +188,7 @@ def train_stage(
             **facts(scale.runtime),
         }
 
-    done = store.compute("train", cfg, build)
+    done = store.compute("train", cfg, build, collective=True)
     if done is None:
         return None
     key = done.name

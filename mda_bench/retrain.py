@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import ranks
 from .checkpoint_io import read_records
 from .device import Runtime, facts
 from .errors import MdaError
@@ -72,8 +73,9 @@ def _config(baseline: Run, window: Window, horizon: int, plan: Plan, runtime: Ru
         "branch_step": window.start,
         "end_step": horizon,
         "plan": plan.key(),
-        # a branch computed on another device or precision is another branch
+        # a branch computed on another device or precision, or over a torchrun group, is another
         **runtime.key_part(),
+        **ranks.key_part(),
     }
 
 
@@ -97,7 +99,8 @@ def _train_one(
     def build(part: Path) -> dict:
         if not branch.is_dir():
             raise MdaError(f"baseline {baseline.path} has no checkpoint at the window start {window.start}")
-        np.save(part / "selected.npy", job.selected)
+        if ranks.is_writer():  # under torchrun every rank trains, rank 0 writes
+            np.save(part / "selected.npy", job.selected)
         train_run(
             scale,
             stream,
@@ -115,7 +118,7 @@ def _train_one(
             **cpu_facts(),  # --jobs N trains each branch on cores // N threads
         }
 
-    return store.compute("retrain", cfg, build).name
+    return store.compute("retrain", cfg, build, collective=True).name
 
 
 def _worker(args) -> str:
@@ -159,7 +162,8 @@ def retrain_all(
     def stored(job: Job) -> Path | None:
         return store.lookup("retrain", _config(baseline, window, horizon, job.plan, scale.runtime))[1]
 
-    todo = [j for j in jobs if stored(j) is None]
+    # rank 0's view of what is stored decides for a torchrun group (its ranks train together)
+    todo = [jobs[i] for i in ranks.broadcast([i for i, j in enumerate(jobs) if stored(j) is None])]
     # one plan trained once, even if two specs share it
     uniq = list({j.plan.key(): j for j in todo}.values())
     per_run = horizon - window.start
@@ -168,6 +172,7 @@ def retrain_all(
         desc = f"retrain {len(uniq)} runs x {per_run} steps"
         from . import executor as ex
 
+        ranks.check_serial(n_jobs, ex.current().kind)
         threads = max(1, torch.get_num_threads() // n_jobs)
         args = [
             (scale, str(store.root), str(data.path), baseline, window, horizon, j, branch, threads)

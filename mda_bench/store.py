@@ -32,6 +32,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
+from . import ranks
 from .errors import MdaError
 
 MANIFEST = "manifest.json"
@@ -147,6 +148,10 @@ def check_files(folder: Path, table: dict[str, list], full: bool) -> list[str]:
     return problems
 
 
+def _as_path(p: str | None) -> Path | None:
+    return None if p is None else Path(p)
+
+
 class Store:
     """Stage directories under `root` (default ./runs)."""
 
@@ -201,13 +206,27 @@ class Store:
         return key, final
 
     def compute(
-        self, stage: str, config, build: Callable[[Path], dict | None], fresh: bool = False
+        self,
+        stage: str,
+        config,
+        build: Callable[[Path], dict | None],
+        fresh: bool = False,
+        collective: bool = False,
     ) -> Path | None:
         """The finished folder of (stage, config): loaded, or built now by `build(work_dir)`.
 
         `build` fills the working folder and returns the manifest's extra fields, or None when
         it stopped before finishing (the folder stays `.partial`). It runs under the key's
-        lock: a second process asking for the same key waits, then reuses the result."""
+        lock: a second process asking for the same key waits, then reuses the result.
+
+        In a torchrun group (mda_bench/ranks.py) rank 0 alone takes the lock and writes; a
+        `collective` build (training) runs on every rank in rank 0's working folder, and any
+        other build on rank 0 only, the other ranks receiving its folder."""
+        if ranks.world_size() > 1:
+            return self._compute_ranked(stage, config, build, fresh, collective)
+        return self._compute(stage, config, build, fresh)
+
+    def _compute(self, stage: str, config, build, fresh: bool) -> Path | None:
         key, done = self.lookup(stage, config)
         if done is not None:
             return done
@@ -226,6 +245,39 @@ class Store:
             return None if extra is None else self.finish(stage, key, config, started, **extra)
         finally:
             lock.release()
+
+    def _compute_ranked(self, stage: str, config, build, fresh: bool, collective: bool) -> Path | None:
+        """`compute` in a group: rank 0 decides and writes, the others follow its broadcasts.
+        Rank 0 holds the key's file lock through a collective build, so other groups or
+        processes on the same store still wait for it; ranks > 0 never take a lock (they would
+        wait on rank 0 while rank 0 waits on them in the build's all-reduce)."""
+        if not collective:
+            done = self._compute(stage, config, build, fresh) if ranks.is_writer() else None
+            return _as_path(ranks.broadcast(None if done is None else str(done)))
+        lock, done, part, key, started = None, None, None, "", 0.0
+        if ranks.is_writer():
+            key, done = self.lookup(stage, config)
+            if done is None:
+                lock = self._lock(stage, key)
+                lock.acquire()
+                key, done = self.lookup(stage, config)
+                if done is None:
+                    started = time.time()
+                    part = self.begin(stage, key, fresh)
+                else:
+                    lock.release()
+        decision = ranks.broadcast((str(done) if done is not None else None, str(part) if part else None))
+        if decision[0] is not None:
+            return Path(decision[0])
+        try:
+            extra = build(Path(decision[1]))  # train_run writes on rank 0 only
+            final = None
+            if ranks.is_writer() and extra is not None:
+                final = self.finish(stage, key, config, started, **extra)
+        finally:
+            if lock is not None:
+                lock.release()
+        return _as_path(ranks.broadcast(None if final is None else str(final)))
 
     def begin(self, stage: str, key: str, fresh: bool = False) -> Path:
         """The stage's working folder, kept from a killed run unless `fresh`."""

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from . import ranks
 from .checkpoint_io import load_checkpoint, read_records, save_checkpoint, write_eval
 from .device import Runtime, deterministic
 from .errors import MdaError
@@ -129,6 +130,9 @@ def train_run(
     baseline checkpoint (weights and optimizer state) instead of the init, and `end_step`
     stops at that step instead of the last: a retraining run through one window.
     `stop_after` stops early after that many steps (to test resumption).
+
+    Under torchrun (mda_bench/ranks.py) every rank calls this with the same arguments and the
+    same folder: each trains its slice of every step's rows, rank 0 alone evaluates and writes.
     """
     cfg, rt = scale.train, scale.runtime
     deterministic(rt)
@@ -149,6 +153,11 @@ def train_run(
     wanted = set(checkpoint_steps(cfg)) | {last}
 
     done = sorted(p for p in ckpt_dir.glob("step-*") if p.is_dir())
+    ranks.barrier()  # every rank resumes from the same checkpoint before rank 0 writes one
+    writer, ddp = ranks.is_writer(), ranks.world_size() > 1
+    step_fn = train_step
+    if ddp:
+        from .distributed import distributed_train_step as step_fn
     start = 0
     if done:
         start = int(done[-1].name.split("-")[1])
@@ -157,33 +166,43 @@ def train_run(
         # The branch point's scores are the baseline's: copy them as this run's first record.
         start = int(branch_from.name.split("-")[1])
         rec = load_checkpoint(model, opt, branch_from)
-        save_checkpoint(model, opt, start, rec, ckpt_dir)
-    elif 0 in wanted:
+        if writer:
+            save_checkpoint(model, opt, start, rec, ckpt_dir)
+    elif 0 in wanted and writer:
         save_checkpoint(model, opt, 0, _record(0, evaluate(model, probe, heldout), None), ckpt_dir)
 
     running: list[torch.Tensor] = []  # per-step mean loss, kept on the device until a checkpoint
+    counts: list[int] = []  # under torchrun: each step's row count (running holds slice sums)
     for step in range(start, last):
         if stop_after is not None and step >= stop_after:
             break
         toks, w = plan.tokens(step, cfg.batch_size, stream)
         for g in opt.param_groups:
             g["lr"] = lr_at(step, cfg)
-        losses = train_step(model, opt, toks, w, cfg, rt)
-        running.append(losses.mean())
+        losses = step_fn(model, opt, toks, w, cfg, rt)
+        running.append(losses.sum() if ddp else losses.mean())
+        counts.append(len(toks))
         if on_step is not None:
-            # a CUDA step reports its loss every SYNC_EVERY steps: reading it waits for the GPU
-            sync = rt.device == "cpu" or (step + 1) % SYNC_EVERY == 0
+            # a CUDA step reports its loss every SYNC_EVERY steps: reading it waits for the GPU;
+            # a rank sees only its slice's rows, so a group reports none
+            sync = not ddp and (rt.device == "cpu" or (step + 1) % SYNC_EVERY == 0)
             on_step(step + 1, float(running[-1]) if sync else None)
         full = step + 1 in wanted  # a checkpoint with weights, else maybe an eval-only record
         if full or (cfg.eval_every and (step + 1) % cfg.eval_every == 0):
-            mean_loss = float(np.mean([float(x) for x in running]))
+            if ddp:  # every rank reaches this step together: one all-reduce of the slice sums
+                mean_loss = ranks.mean_step_loss(running, counts)
+            else:
+                mean_loss = float(np.mean([float(x) for x in running]))
+            running, counts = [], []
+            if not writer:
+                continue
             rec = _record(step + 1, evaluate(model, probe, heldout), mean_loss)
             if full:
                 save_checkpoint(model, opt, step + 1, rec, ckpt_dir)
             else:  # scores only: a dense curve without a full checkpoint (a resumed run redoes
                 # these from its last checkpoint, with the same bits)
                 write_eval(ckpt_dir, {**rec, "weights": False})
-            running = []
+    ranks.barrier()  # rank 0's last checkpoint is written before any rank reads the records
     return read_records(ckpt_dir)
 
 

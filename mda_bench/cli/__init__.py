@@ -47,6 +47,11 @@ def cli(ctx, verbose: bool, quiet: bool, debug: bool) -> None:
     """
     global _DEBUG
     _DEBUG = debug
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # launched by torchrun: join its group
+        from .. import ranks
+
+        ranks.init_from_env()
+        quiet = quiet or not ranks.is_writer()  # one progress display, rank 0's
     logs.setup(-1 if quiet else 1 if verbose else 0)
     if ctx.invoked_subcommand is None:
         click.echo(ctx.get_help())

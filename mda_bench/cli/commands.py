@@ -66,10 +66,13 @@ def list_scales() -> None:
 )
 def train(scale, store, corpus, sets, seed, order_seed, reports, plot) -> None:
     """Train a baseline run; print the per-head score table and plot every head's curve."""
+    from .. import ranks
     from ..probe_curves import describe_probes
     from ..report import head_table, plot_head_curves, summary_lines
 
     sc, _, data, run = baseline(scale, store, corpus, sets, seed, order_seed)
+    if not ranks.is_writer():  # under torchrun rank 0 prints and plots
+        return
     click.echo(head_table(run.records[-1]))
     for line in summary_lines(run.records):
         click.echo(line)

@@ -106,11 +106,14 @@ def run(
     """
     from tasks import TASKS
 
+    from .. import ranks
     from ..claim_report import write_report, write_summary
+    from ..executor import current
     from ..experiment import ExperimentConfig, prepare_seeds
     from ..protocol import describe
     from ..store import config_key
 
+    ranks.check_serial(jobs, current().kind)  # before anything trains
     sc = override(get_scale(scale), corpus, sets)
     chosen = list(TASKS) if claim == "all" else [claim]
     missing = [c for c in chosen if not TASKS[c].CLAIM.implemented]
@@ -164,10 +167,14 @@ def run(
             say(f"{cid}: {skipped.get(cid, 'not implemented yet')}; skipped")
             continue
         result = TASKS[cid].run(exps, n_jobs=jobs)
+        if not ranks.is_writer():  # under torchrun rank 0 writes the reports
+            continue
         protocol = describe(TASKS[cid], cfg, sc)
         md = write_report(result, exps[0], out_dir, command_line(f"run {cid}"), chash, protocol)
         click.echo(f"{cid}: {result.verdict.verdict}  ({md})")
         for reason in result.verdict.reasons:
             click.echo(f"  - {reason}")
+    if not ranks.is_writer():
+        return
     label = f"scale `{sc.name}`, unit `{unit}`, attribution `{strategy}`"
     click.echo(f"summary: {write_summary(out_dir, {c: TASKS[c].CLAIM for c in TASKS}, label)}")

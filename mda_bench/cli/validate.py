@@ -76,12 +76,16 @@ def validate(
     reports,
 ) -> None:
     """Rank attribution methods by head-LDS and causal efficacy; writes a leaderboard report."""
+    from .. import ranks
     from ..experiment import ExperimentConfig, prepare
     from ..leaderboard import PROTOCOL, run, write
 
     allowed = [*PROTOCOL["strategies"], *PROTOCOL["external"], *PROTOCOL["heuristics"]]
     names = allowed if strategies is None else _names(strategies, allowed)
     fracs = _fractions(fractions)
+    from ..executor import current
+
+    ranks.check_serial(jobs, current().kind)  # before anything trains
     sc = override(get_scale(scale), corpus, sets)
     st = open_store(store)
     cfg = ExperimentConfig(unit=unit, seed=seed, order_seed=order_seed, window_start=window_start)
@@ -91,6 +95,8 @@ def validate(
         raise MdaError(str(exc)) from None
     m = subsets or PROTOCOL["subsets"]
     result = run(exp, m, fracs, names, n_jobs=jobs)
+    if not ranks.is_writer():  # under torchrun rank 0 writes the report
+        return
     protocol = {**PROTOCOL, "subsets": m, "fractions": fracs, "strategies_run": names}
     md = write(result, exp, report_dir(reports, sc, unit), command_line("validate"), protocol)
     click.echo(md.read_text())
