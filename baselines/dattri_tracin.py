@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-ROWS_PER_BATCH = 64
+ROWS_PER_BATCH = 256  # the probe's gradients are recomputed for every batch of rows
 
 
 class _Probe(torch.nn.Module):
@@ -77,6 +77,11 @@ def tracin_scores(scale, run, stream, rows: np.ndarray, unit: dict, steps: list[
     model.config._attn_implementation = "eager"
     tracked = split_module_names(layer, PROBES[kind])
     names = [n for n, _ in model.named_parameters() if n.rsplit(".", 1)[0] in tracked]
+    # dattri differentiates the parameters that require grad; leaving the rest frozen also keeps
+    # autograd from recording a graph for them under its per-row vmap: the same scores, bit for
+    # bit, about 25x faster at tiny (66 s -> 2.5 s for 512 rows x 3 checkpoints on one thread)
+    for n, p in model.named_parameters():
+        p.requires_grad_(n in names)
     task = AttributionTask(
         loss_func=_loss(model),
         model=model,

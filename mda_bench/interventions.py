@@ -154,9 +154,13 @@ def _hash_dense(h, n: int, table: tuple[np.ndarray, np.ndarray], dtype, base) ->
 
 
 # --------------------------------------------------------------------------- selections
-def top_k(rows: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray:
-    """The k rows with the highest influence (ties broken by row id, so it is deterministic)."""
-    idx = np.lexsort((rows, -scores))[:k]
+def top_k(rows: np.ndarray, scores: np.ndarray, k: int, tie_seed: int | None = None) -> np.ndarray:
+    """The k rows with the highest influence. Ties are broken by row id, or with `tie_seed` by a
+    seeded random order: a 0/1 score (the repeat-row flag) ties thousands of rows, and by row id
+    its top-k would be the window's earliest rows, trained first, not a draw from its top class."""
+    rows, scores = np.asarray(rows), np.asarray(scores)
+    tie = rows if tie_seed is None else np.random.default_rng([tie_seed, 71]).permutation(len(rows))
+    idx = np.lexsort((tie, -scores))[:k]
     return np.sort(rows[idx])
 
 

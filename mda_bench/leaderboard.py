@@ -11,7 +11,6 @@ and hashed into the report like a claim's; there is no verdict, the ranking is r
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +20,7 @@ from .attribution import STRATEGIES
 from .experiment import Experiment, reference_records, results_table, run_jobs, selected_job
 from .lds import LdsConfig
 from .lds_runs import leaderboard, subset_jobs
+from .leaderboard_scores import strategy_scores
 from .metrics import spearman
 from .protocol import protocol_hash
 
@@ -29,7 +29,14 @@ from .protocol import protocol_hash
 # (both measures read only inside it), the noise ceiling retrains the first 16 subsets rather than
 # all 32, causal efficacy covers the methods and model-free heuristics but not the checkpoint and
 # probe variants (they keep their LDS), and efficacy is shown beside the reorder runs' spread.
-VERSION = 2
+VERSION = 3
+# What changed after a committed report, shown on every report's first screen.
+CHANGES = (
+    "Version 3 (after version 2's `tiny` report): ties in a strategy's scores are broken by a seeded "
+    "random order instead of by row id. The repeat-row flag ties every injected row, and bigram shares "
+    "tie rows of one period; by row id their top-k were the window's earliest rows (trained first), "
+    "which can inflate their causal efficacy. Nothing else changed."
+)
 PROTOCOL = {
     "subsets": 32,
     "fractions": [0.5, 0.1],  # the first also gets the noise ceiling
@@ -41,6 +48,8 @@ PROTOCOL = {
     # middle and end checkpoints, on the same head and probe
     "external": ["dattri-tracin"],
     "efficacy_k_fraction": 0.1,
+    "top_k_ties": "a seeded random order (seed 0), not row id",
+    "tie_seed": 0,
     "efficacy_strategies": [*STRATEGIES, "dattri-tracin", "bigram-repetition", "repeat-row"],
     "efficacy_noise": "the claims' reorder runs (window rows reordered), their onset change",
     "measures": {"score": "unit score at the reference onset step", "area": "area over the window"},
@@ -57,117 +66,6 @@ PROTOCOL = {
 }
 
 
-def _scored(att) -> dict:
-    """{rows, scores, seconds_per_1k} of one stored attribution (rows sorted by id)."""
-    rows = np.array([r["row"] for r in att.table])
-    secs = float(att.manifest.get("influence_seconds", float("nan")))
-    return {
-        "rows": rows,
-        "scores": np.array([r["score"] for r in att.table]),
-        "seconds_per_1k": 1000 * secs / len(rows),
-    }
-
-
-def strategy_scores(exp: Experiment, strategies: list[str], heuristics: list[str], log=print) -> dict:
-    """{name: {rows, scores, seconds_per_1k}} over the window's rows, sorted by row id."""
-    from baselines.heuristics import HEURISTICS
-
-    from .attribution.score import InfluenceConfig
-    from .attribution.stage import attribute_stage, default_probe
-
-    out = {}
-    for s in strategies:
-        if s == exp.cfg.strategy:
-            att = exp.attribution
-        else:
-            cfg = InfluenceConfig(strategy=s, probe=default_probe(exp.cfg.unit))
-            att = attribute_stage(
-                exp.scale, exp.store, exp.data, exp.baseline, exp.cfg.unit, cfg, exp.window.start, log=log
-            )
-        out[s] = _scored(att)
-    if "ekfac" in strategies:
-        out.update(checkpoint_variants(exp, out["ekfac"], log))
-        out.update(probe_variants(exp, log))
-    rows = exp.window.rows
-    if "dattri-tracin" in heuristics:
-        from baselines.dattri_tracin import tracin_stage
-
-        steps = window_checkpoints(exp)
-        scores, per_1k = tracin_stage(
-            exp.scale, exp.store, exp.baseline, exp.data.stream, rows, exp.unit, steps, log
-        )
-        out["dattri-tracin"] = {"rows": rows, "scores": scores, "seconds_per_1k": per_1k}
-    for h in (h for h in heuristics if h != "dattri-tracin"):
-        t0 = time.perf_counter()
-        scores = HEURISTICS[h](exp.data.stream, rows)
-        out[h] = {
-            "rows": rows,
-            "scores": scores,
-            "seconds_per_1k": 1000 * (time.perf_counter() - t0) / len(rows),
-        }
-    return out
-
-
-def window_checkpoints(exp: Experiment) -> list[int]:
-    """[start, the checkpoint nearest the middle, end] of the window: where variants are scored."""
-    from .attribution.stage import checkpoint_records
-
-    w = exp.window
-    steps = sorted(r["step"] for r in checkpoint_records(exp.baseline) if w.start <= r["step"] < w.end)
-    middle = min(steps, key=lambda s: abs(s - (w.start + w.end) / 2))
-    return [w.start, middle, w.end]
-
-
-def checkpoint_variants(exp: Experiment, at_end: dict, log=print) -> dict:
-    """EK-FAC scored with the weights at the window's start and middle, and the mean of start,
-    middle and end: does the checkpoint the head is read at matter?"""
-    from .attribution.score import InfluenceConfig
-    from .attribution.stage import attribute_stage, default_probe
-
-    start, middle, _ = window_checkpoints(exp)
-    cfg = InfluenceConfig(strategy="ekfac", probe=default_probe(exp.cfg.unit))
-    out, parts = {}, [at_end]
-    for name, step in (("start", start), ("middle", middle)):
-        att = attribute_stage(
-            exp.scale,
-            exp.store,
-            exp.data,
-            exp.baseline,
-            exp.cfg.unit,
-            cfg,
-            exp.window.start,
-            log=log,
-            at_step=step,
-        )
-        out[f"ekfac@{name}"] = _scored(att)
-        parts.append(out[f"ekfac@{name}"])
-    out["ekfac@mean"] = {
-        "rows": at_end["rows"],
-        "scores": np.mean([p["scores"] for p in parts], axis=0),
-        "seconds_per_1k": sum(p["seconds_per_1k"] for p in parts),
-    }
-    return out
-
-
-def probe_variants(exp: Experiment, log=print) -> dict:
-    """EK-FAC with another measurement of the same head: the copy-target log-prob instead of
-    the attention pattern, and the frequency-band probe's tokens instead of uniform ones."""
-    from .attribution.score import InfluenceConfig
-    from .attribution.stage import attribute_stage
-
-    out = {}
-    for name, cfg in (
-        ("ekfac/copy-logprob", InfluenceConfig(strategy="ekfac", probe="copy-logprob")),
-        ("ekfac/band-tokens", InfluenceConfig(strategy="ekfac", probe_tokens="band")),
-        ("ekfac/varied-length", InfluenceConfig(strategy="ekfac", probe_tokens="varied")),
-    ):
-        att = attribute_stage(
-            exp.scale, exp.store, exp.data, exp.baseline, exp.cfg.unit, cfg, exp.window.start, log=log
-        )
-        out[name] = _scored(att)
-    return out
-
-
 def efficacy(exp: Experiment, scored: dict, reference_branches, n_jobs: int, progress: bool) -> dict:
     """{name: {remove, augment}}: the onset change of removing / duplicating each top-k; and
     {"noise": [...]}: that of the reorder runs (the same rows in another order)."""
@@ -176,7 +74,7 @@ def efficacy(exp: Experiment, scored: dict, reference_branches, n_jobs: int, pro
     k = iv.default_k(exp.window, PROTOCOL["efficacy_k_fraction"])
     jobs = noise_jobs(exp)
     for name, s in scored.items():
-        top = iv.top_k(s["rows"], s["scores"], k)
+        top = iv.top_k(s["rows"], s["scores"], k, tie_seed=PROTOCOL["tie_seed"])
         for op in ("remove", "augment"):
             jobs.append(selected_job(exp, f"{op}-top-{name}", op, f"top-{name}", top))
     branches = run_jobs(exp, jobs, n_jobs, progress)
@@ -195,6 +93,8 @@ def run(
     exp: Experiment, subsets: int, fractions: list[float], strategies: list[str], n_jobs=1, progress=True
 ):
     """Every measurement of the leaderboard (a dict, written as the report's JSON)."""
+    from baselines.category_matched import composition, window_labels
+
     boards, all_branches = [], []
     for i, f in enumerate(fractions):
         cfg = LdsConfig(subsets=subsets, fraction=f)
@@ -204,19 +104,24 @@ def run(
         all_branches += branches
         boards.append((cfg, branches))
     names = [s for s in strategies if s in STRATEGIES]
-    scored = strategy_scores(exp, names, [s for s in strategies if s not in STRATEGIES])
+    external = [s for s in strategies if s in PROTOCOL["external"]]
+    heuristics = [s for s in strategies if s not in STRATEGIES and s not in external]
+    scored = strategy_scores(exp, names, heuristics, external)
     strat = {n: (v["rows"], v["scores"]) for n, v in scored.items()}
     lds_tables = [leaderboard(exp, cfg, b, strat) for cfg, b in boards]
     chosen = {n: v for n, v in scored.items() if n in PROTOCOL["efficacy_strategies"]}
     eff = efficacy(exp, chosen, all_branches, n_jobs, progress)
     exact = scored.get("exact")
     k = iv.default_k(exp.window, PROTOCOL["efficacy_k_fraction"])
+    labels = window_labels(exp)
     rows = {}
     for n, v in scored.items():
-        top = iv.top_k(v["rows"], v["scores"], k)
+        top = iv.top_k(v["rows"], v["scores"], k, tie_seed=PROTOCOL["tie_seed"])
         rows[n] = {
             "agreement_with_exact": spearman(v["scores"], exact["scores"]) if exact is not None else None,
             "top_k_repeat_share": float(exp.data.stream.is_repeat_row(top).mean()),
+            # every category of the top-k (injected repeat rows apart), as the controls match it
+            "top_k_categories": composition(exp, top, labels),
             "seconds_per_1k_rows": v["seconds_per_1k"],
             **{f"{op}_top_d_onset": eff.get(n, {}).get(op) for op in ("remove", "augment")},
         }
@@ -233,6 +138,13 @@ def run(
 
 def _fmt(x, spec: str) -> str:
     return "n/a" if x is None or (isinstance(x, float) and not np.isfinite(x)) else format(x, spec)
+
+
+def _mix(counts: dict[str, int]) -> str:
+    """'injected 0.94, code 0.03, ...': the top-k's categories by share, largest first."""
+    total = sum(counts.values()) or 1
+    order = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    return ", ".join(f"{name} {n / total:.2f}" for name, n in order)
 
 
 def _cell(v: dict) -> str:
@@ -253,6 +165,7 @@ def write(result: dict, exp: Experiment, out_dir: Path, command: str, protocol: 
         f"- unit: {exp.unit['unit']}, head L{exp.unit['layer']}H{exp.unit['head']}; window steps "
         f"{exp.window.start}-{exp.window.end}; branches to step {exp.horizon}",
         f"- command: `{command}`",
+        f"- {CHANGES}",
         "",
     ]
     for t in result["lds"]:
@@ -278,7 +191,7 @@ def write(result: dict, exp: Experiment, out_dir: Path, command: str, protocol: 
             _fmt(v["remove_top_d_onset"], "+.0f"),
             _fmt(v["augment_top_d_onset"], "+.0f"),
             _fmt(v["agreement_with_exact"], "+.2f"),
-            _fmt(v["top_k_repeat_share"], ".2f"),
+            _mix(v["top_k_categories"]),
             _fmt(v["seconds_per_1k_rows"], ".2f"),
         ]
         for n, v in result["strategies"].items()
@@ -296,7 +209,7 @@ def write(result: dict, exp: Experiment, out_dir: Path, command: str, protocol: 
                 "remove-top Δ onset",
                 "augment-top Δ onset",
                 "Spearman with exact",
-                "top-k repeat rows",
+                "top-k categories (share)",
                 "s per 1,000 rows",
             ],
             rows,

@@ -127,3 +127,17 @@ def test_a_plan_over_pythias_stream_stays_small():
     assert np.array_equal(w == 0, np.isin(rows, sel))
     re = iv.reorder(n, window, seed=0)
     assert sum(a.nbytes for a in re.sparse_order) < 20_000_000  # vs 1.2 GB dense
+
+
+def test_top_k_breaks_ties_by_a_seeded_draw_when_asked():
+    rows = np.arange(100, 200)
+    flag = (rows % 2 == 0).astype(float)  # 50 tied top rows
+    by_id = iv.top_k(rows, flag, 10)
+    assert by_id.tolist() == list(range(100, 120, 2))  # the earliest ones
+    drawn = iv.top_k(rows, flag, 10, tie_seed=0)
+    assert len(drawn) == 10 and np.all(drawn % 2 == 0)  # still only top-class rows ...
+    assert drawn.tolist() != by_id.tolist() and drawn.max() > 150  # ... drawn across the window
+    assert np.array_equal(drawn, iv.top_k(rows, flag, 10, tie_seed=0))
+    assert not np.array_equal(drawn, iv.top_k(rows, flag, 10, tie_seed=1))
+    distinct = np.random.default_rng(3).random(100)  # without ties the seed changes nothing
+    assert np.array_equal(iv.top_k(rows, distinct, 10), iv.top_k(rows, distinct, 10, tie_seed=5))

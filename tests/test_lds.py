@@ -163,6 +163,9 @@ def test_validate_at_micro_writes_the_leaderboard_against_its_golden(tmp_path):
     assert all(data["strategies"][v]["remove_top_d_onset"] is None for v in variants)
     assert all(data["strategies"][n]["augment_top_d_onset"] is not None for n in kronfluence)
     assert len(data["efficacy_noise"]) >= 1
+    # the top-k's categories cover it exactly; the repeat-row flag's top-k is all injected rows
+    assert all(sum(v["top_k_categories"].values()) == data["k"] for v in data["strategies"].values())
+    assert data["strategies"]["repeat-row"]["top_k_categories"] == {"injected": data["k"]}
     golden = Path(__file__).parent / "golden" / "micro-attribution-leaderboard.md"
     if os.environ.get("MDA_UPDATE_GOLDEN"):
         golden.write_text(md)
