@@ -14,6 +14,13 @@ are drawn in a seeded order and dealt alternately to test and dev, so no file is
 except where a pattern has fewer files than windows (the licences, the logs, the dpkg
 database, a few tables): there distinct windows of the same files go to both splits.
 
+    python scripts/build_category_eval.py --holdout --seed 1 --out tests/data
+
+writes one more split, `category-holdout.jsonl`, by the same labelling rule from files that
+neither earlier split used, and, where a pattern has too few of those, from windows of
+already-used files that overlap no window of the earlier splits. It was made after the test
+split had been measured several times, to be measured once.
+
 --tex-root is a folder where texlive-latex-base, texlive-latex-recommended, texlive-science
 and texlive-publishers were unpacked (`apt-get download ...; dpkg -x FILE DIR`).
 """
@@ -139,11 +146,26 @@ def package_of(path: str) -> str:
     return "deb:" + out.stdout.split(":")[0] if out.returncode == 0 else "system"
 
 
-def windows(text: str, n: int, rng: random.Random) -> list[tuple[int, str]]:
-    """n windows of up to WINDOW characters at seeded offsets (distinct where the text allows)."""
+def windows(text: str, n: int, rng: random.Random, taken: list[int] = ()) -> list[tuple[int, str]]:
+    """n windows of up to WINDOW characters at seeded offsets (distinct where the text allows),
+    none overlapping a window that starts at an offset in `taken`."""
     span = max(0, len(text) - WINDOW)
-    starts = sorted(rng.sample(range(span + 1), min(n, span + 1))) if span else [0]
+    free = [s for s in range(span + 1) if all(abs(s - t) >= WINDOW for t in taken)]
+    if not free:
+        return []
+    starts = sorted(rng.sample(free, min(n, len(free))))
     return [(s, text[s : s + WINDOW]) for s in starts]
+
+
+def used_windows(folder: str) -> dict[str, list[int]]:
+    """{source: [window offsets]} of the test and dev splits in `folder`."""
+    out: dict[str, list[int]] = {}
+    for name in ("test", "dev"):
+        with open(os.path.join(folder, f"category-{name}.jsonl")) as f:
+            for line in f:
+                rec = json.loads(line)
+                out.setdefault(rec["source"], []).append(rec["offset"])
+    return out
 
 
 def main() -> None:
@@ -151,15 +173,20 @@ def main() -> None:
     ap.add_argument("--tex-root", default="/tmp/evalsrc/tex")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="tests/data")
+    ap.add_argument("--holdout", action="store_true", help="one fresh split beside test and dev")
     args = ap.parse_args()
     rng = random.Random(args.seed)
-    splits = {"test": [], "dev": []}
+    splits = {"holdout": []} if args.holdout else {"test": [], "dev": []}
+    used = used_windows(args.out) if args.holdout else {}
     for category, pats in sources(args.tex_root).items():
         for pattern, want in pats:
-            need = 2 * want  # one window for each split
+            need = want if args.holdout else 2 * want  # one window for each split
             pool = candidates(pattern)
             rng.shuffle(pool)
-            single = len(pool) < need  # few files (logs, status): several windows each
+            fresh = [c for c in pool if c[0] not in used]
+            single = len(fresh) < need  # few files (logs, status): several windows each
+            if not single:
+                pool = fresh
             got = 0
             for path, kind in pool:
                 if got >= need:
@@ -168,7 +195,7 @@ def main() -> None:
                 if text is None or len(text.strip()) < MIN_CHARS:
                     continue
                 per_file = -(-need // len(pool)) if single else 1
-                for offset, win in windows(text, per_file, rng):
+                for offset, win in windows(text, per_file, rng, used.get(path, [])):
                     if got >= need:
                         break
                     rec = {
@@ -177,7 +204,8 @@ def main() -> None:
                         "package": package_of(path),
                         "offset": offset,
                     }
-                    splits["test" if got % 2 == 0 else "dev"].append({**rec, "text": win})
+                    name = "holdout" if args.holdout else "test" if got % 2 == 0 else "dev"
+                    splits[name].append({**rec, "text": win})
                     got += 1
             if got < need:
                 print(f"{category} {pattern}: only {got} of {need}", file=sys.stderr)
