@@ -44,11 +44,17 @@ _JSON_KEY = re.compile(r'"[^"\n]{1,80}"\s*:')
 _JSON_PUNCT = re.compile(r"^\s*[\]\[{}],?\s*$")
 _KEY_VALUE = re.compile(r"^\s*(?:[\w.\-/@]+(?: [\w.\-]+)?\s*=\s*\S|[A-Za-z][\w-]*: \S|\[[^\]\n]+\]\s*$)")
 _SETTING = re.compile(r"^[\w.\-]+\s*=\s*\S")
+# a TOML / JSON array item (a quoted string or a number per line): a record line like `key = value`
+# (not `- item`: bullet lists are prose as often as YAML)
+_LIST_ITEM = re.compile(r"""^\s*(?:"[^"\n]*"|'[^'\n]*'|[\d.]+),?\s*(?:#.*)?$""")
+# an RFC 822 / Debian control field at the line's start (`Package: x`); continuation lines of a
+# field start with a space
+_CONTROL_FIELD = re.compile(r"^[A-Z][\w-]*: ")
 _COMMENT = re.compile(r"^\s*(?:#|;|//)")
 _CODE_COMMENT = re.compile(r"^\s*(?:/\*|\*|//|#|\"\"\"|''')")
 _CODE = re.compile(
     r"^\s*(?:def |class |import |from \S+ import |return\b|if\b.*:\s*$|elif |else\s*:|try:|except\b|finally:|"
-    r"for\b.*:\s*$|while\b.*:\s*$|with\b.*:\s*$|raise |@\w|"  # Python
+    r"for\b.*:\s*$|while\b.*:\s*$|with\b.*:\s*$|raise |@[\w.]+\s*(?:\(.*)?$|"  # Python
     r"#\s*(?:include|define|if|ifdef|ifndef|endif|else|undef|pragma)\b|typedef\b|struct\b|"
     r"(?:static |extern |const |unsigned |inline )*(?:void|int|char|long|double|float|bool|size_t)\b|"  # C
     r"(?:function|var|let|const)\b|export\b|module\.exports|\}\s*(?:else|catch)\b|"  # JavaScript
@@ -161,13 +167,41 @@ def _delimited(lines: list[str]) -> bool:
     return False
 
 
+def _ragged_table(lines: list[str]) -> bool:
+    """A comma-separated table whose rows have 3 or more fields but not always the same count
+    (trailing columns filled only on some rows): most lines have >= 2 commas, most of them not
+    followed by a space (a prose list is `a, b, c`), and field counts within 2 of each other."""
+    inner = lines[1:-1] if len(lines) > 3 else lines
+    counts = [ln.count(",") for ln in inner]
+    tabular = [c for c, ln in zip(counts, inner) if c >= 2 and 2 * ln.count(", ") < c]  # not "a, b, c"
+    return len(tabular) >= 0.8 * len(inner) and max(tabular) - min(tabular) <= 2
+
+
+def _control_records(lines: list[str]) -> bool:
+    """Debian control / RFC 822 records (dpkg's status, package indexes, mail headers): every
+    line is a `Field: value` at the line's start or a continuation line indented by a space,
+    with fields on a fifth of the lines and at least three distinct field names."""
+    inner = lines[1:] if len(lines) > 3 else lines  # a window's first line is cut
+    fields = [ln.split(":", 1)[0] for ln in inner if _CONTROL_FIELD.match(ln)]
+    continued = sum(ln.startswith(" ") and not ln.startswith("  ") for ln in inner)
+    return (
+        len(inner) >= 5
+        and len(fields) >= 0.2 * len(inner)
+        and len(set(fields)) >= 3
+        and len(fields) + continued >= 0.9 * len(inner)
+    )
+
+
 def records_signal(text: str, lines: list[str]) -> bool:
     if len(_JSON_KEY.findall(text)) >= 3 and _share(lines, _JSON_KEY) + _share(lines, _JSON_PUNCT) >= 0.5:
         return True
     body = [ln for ln in lines if not _COMMENT.match(ln)]
-    if len(body) >= 3 and _delimited(body):
+    if len(body) >= 3 and (_delimited(body) or _ragged_table(body)):
         return True
-    if len(body) >= 3 and _share(body, _KEY_VALUE) >= 0.6 and _share(body, _CODE) < 0.2:
+    entries = _share(body, _KEY_VALUE) + _share(body, _LIST_ITEM)
+    if len(body) >= 3 and entries >= 0.6 and _share(body, _CODE) < 0.2:
+        return True
+    if _control_records(lines):
         return True
     # a configuration file's documentation: comments with commented-out settings among them
     comments = [ln.lstrip("#; \t") for ln in lines if _COMMENT.match(ln)]
