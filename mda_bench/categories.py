@@ -30,6 +30,9 @@ import zlib
 from collections import Counter
 
 CATEGORIES = ("prose", "code", "latex", "markup", "records", "repetitive")
+# Bumped whenever a rule changes what a text is labelled; outside corpora's data stages are
+# keyed by it. 2: Debian control records, ragged comma tables, TOML arrays, whole-line decorators.
+CLASSIFIER_VERSION = 2
 
 # \name with a name of two or more letters (single letters are string escapes: \n, \t, \d)
 _TEX_CMD = re.compile(r"\\[A-Za-z@]{2,}")

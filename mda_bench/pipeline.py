@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from . import ranks
+from .categories import CLASSIFIER_VERSION
 from .checkpoint_io import read_records
 from .corpus import Document, build_corpus, category_shares, corpus_hash
 from .device import facts
@@ -61,6 +62,9 @@ class Run:
 
 
 def data_config(scale: Scale, order_seed: int) -> dict:
+    # an outside corpus's documents are labelled by the content classifier, so its version is part
+    # of the key there (the embedded corpus's labels come from its generators: keys unchanged)
+    classifier = {} if scale.corpus.source == "embedded" else {"classifier": CLASSIFIER_VERSION}
     return {
         "version": DATA_VERSION,
         "corpus": scale.corpus,
@@ -69,6 +73,7 @@ def data_config(scale: Scale, order_seed: int) -> dict:
         "n_rows": scale.train.steps * scale.train.batch_size,
         "repeat": scale.repeat,
         "order_seed": order_seed,
+        **classifier,
     }
 
 

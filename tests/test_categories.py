@@ -8,39 +8,58 @@ import pytest
 from mda_bench.categories import CATEGORIES, classify
 from mda_bench.category_eval import SIZES, load_split, scores
 
-# Measured on the held-out split (docs/categories.md); the floors sit a small margin below,
-# so a change that makes the classifier worse on real text fails here.
-MEASURED = {  # window size: (accuracy, recall per category)
-    256: (
-        0.778,
-        {"prose": 0.75, "code": 0.78, "latex": 0.93, "markup": 0.97, "records": 0.50, "repetitive": 0.74},
-    ),
-    1000: (
-        0.908,
-        {"prose": 0.90, "code": 0.82, "latex": 0.97, "markup": 1.00, "records": 0.80, "repetitive": 0.95},
-    ),
-    3000: (
-        0.908,
-        {"prose": 0.88, "code": 0.90, "latex": 1.00, "markup": 1.00, "records": 0.78, "repetitive": 0.90},
-    ),
+# Measured on the holdout split (docs/categories.md), made after the test split had been
+# measured several times and measured once; the test split is now a second development split
+# whose numbers are pinned too. The floors sit a small margin below, so a change that makes the
+# classifier worse on real text fails here.
+MEASURED = {  # split: {window size: (accuracy, recall per category)}
+    "holdout": {
+        256: (
+            0.803,
+            {"prose": 0.75, "code": 0.80, "latex": 0.97, "markup": 0.90, "records": 0.63, "repetitive": 0.74},
+        ),
+        1000: (
+            0.884,
+            {"prose": 0.85, "code": 0.70, "latex": 1.00, "markup": 0.97, "records": 0.95, "repetitive": 0.83},
+        ),
+        3000: (
+            0.901,
+            {"prose": 0.82, "code": 0.80, "latex": 1.00, "markup": 1.00, "records": 0.95, "repetitive": 0.83},
+        ),
+    },
+    "test": {
+        256: (
+            0.778,
+            {"prose": 0.75, "code": 0.78, "latex": 0.93, "markup": 0.97, "records": 0.50, "repetitive": 0.74},
+        ),
+        1000: (
+            0.933,
+            {"prose": 0.90, "code": 0.82, "latex": 0.97, "markup": 1.00, "records": 0.95, "repetitive": 0.95},
+        ),
+        3000: (
+            0.925,
+            {"prose": 0.88, "code": 0.90, "latex": 1.00, "markup": 1.00, "records": 0.88, "repetitive": 0.90},
+        ),
+    },
 }
 MARGIN_ACC, MARGIN_RECALL = 0.02, 0.05  # 0.05 is two windows of 40
 
 
+@pytest.mark.parametrize("split", list(MEASURED))
 @pytest.mark.parametrize("size", SIZES)
-def test_accuracy_on_held_out_real_files(size):
-    acc, recall = scores(load_split("test"), classify, size)
-    want_acc, want_recall = MEASURED[size]
+def test_accuracy_on_real_files(split, size):
+    acc, recall = scores(load_split(split), classify, size)
+    want_acc, want_recall = MEASURED[split][size]
     assert acc >= want_acc - MARGIN_ACC, acc
     for cat in CATEGORIES:
         assert recall[cat] >= want_recall[cat] - MARGIN_RECALL, (cat, recall[cat])
 
 
 def test_evaluation_set_is_balanced_with_provenance_and_disjoint_splits():
-    splits = {name: load_split(name) for name in ("test", "dev")}
+    splits = {name: load_split(name) for name in ("test", "dev", "holdout")}
     for records in splits.values():
         counts = Counter(r["category"] for r in records)
-        assert set(counts) == set(CATEGORIES) and min(counts.values()) >= 38
+        assert set(counts) == set(CATEGORIES) and min(counts.values()) >= 35
         assert all(r["source"] and r["package"] and len(r["text"]) >= 1000 for r in records)
     # No window is in both splits. Files are dealt to one split, except where a source has fewer
     # files than windows (licences, logs, the dpkg database, a few tables): distinct windows of
@@ -49,6 +68,13 @@ def test_evaluation_set_is_balanced_with_provenance_and_disjoint_splits():
     assert not windows & {(r["source"], r["offset"]) for r in splits["dev"]}
     dev_files = {r["source"] for r in splits["dev"]}
     assert sum(r["source"] in dev_files for r in splits["test"]) <= 0.3 * len(splits["test"])
+    # the holdout overlaps no earlier window (a window is 3,000 characters) and reuses few files
+    earlier = {}
+    for r in splits["test"] + splits["dev"]:
+        earlier.setdefault(r["source"], []).append(r["offset"])
+    for r in splits["holdout"]:
+        assert all(abs(r["offset"] - o) >= 3000 for o in earlier.get(r["source"], []))
+    assert sum(r["source"] in earlier for r in splits["holdout"]) <= 0.25 * len(splits["holdout"])
 
 
 @pytest.mark.parametrize(

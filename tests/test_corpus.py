@@ -65,3 +65,17 @@ def test_outside_corpus_parquet(tmp_path):
 def test_unreadable_corpus_path_is_a_clear_error(tmp_path):
     with pytest.raises(MdaError, match="does not exist"):
         build_corpus(CorpusConfig(source=str(tmp_path / "missing")))
+
+
+def test_an_outside_corpus_is_keyed_by_the_classifier_version():
+    """Its documents are labelled by the classifier: a rule change must not reuse old labels."""
+    from dataclasses import replace
+
+    from mda_bench.categories import CLASSIFIER_VERSION
+    from mda_bench.pipeline import data_config
+    from mda_bench.scales import get_scale
+
+    tiny = get_scale("tiny")
+    outside = replace(tiny, corpus=replace(tiny.corpus, source="/data/my-corpus"))
+    assert "classifier" not in data_config(tiny, 0)  # embedded: labels from its generators
+    assert data_config(outside, 0)["classifier"] == CLASSIFIER_VERSION
