@@ -11,6 +11,8 @@ one process, bit for bit as before.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 import torch
@@ -64,6 +66,22 @@ def init_from_env() -> bool:
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         dist.init_process_group("nccl" if cuda else "gloo", timeout=WAIT)
     return True
+
+
+@contextmanager
+def alone() -> Iterator[None]:
+    """A library that joins torchrun's group by itself sees none inside this block.
+
+    kronfluence's State enters its own distributed mode whenever LOCAL_RANK is set and CUDA is
+    visible; an attribution computed on rank 0 alone (the others waiting in a broadcast) would
+    then wait in kronfluence's collectives for ranks that never come. Its state is a singleton
+    made on first use, so hiding LOCAL_RANK while the first Analyzer is built keeps it local."""
+    hidden = os.environ.pop("LOCAL_RANK", None)
+    try:
+        yield
+    finally:
+        if hidden is not None:
+            os.environ["LOCAL_RANK"] = hidden
 
 
 def broadcast(obj):

@@ -89,3 +89,17 @@ def test_parallel_branches_inside_a_group_are_refused_before_training(tmp_path):
     assert out.returncode != 0
     assert "error: under torchrun the ranks train each branch together" in out.stderr
     assert not (tmp_path / "store" / "train").exists()
+
+
+def test_kronfluence_built_inside_alone_does_not_join_the_group(monkeypatch):
+    """kronfluence's State joins a torchrun group by itself when LOCAL_RANK is set (and CUDA is
+    visible); rank 0's attribution must not, or it would wait for ranks that never come."""
+    from mda_bench import ranks
+
+    monkeypatch.setenv("LOCAL_RANK", "3")
+    with ranks.alone():
+        assert "LOCAL_RANK" not in os.environ
+    assert os.environ["LOCAL_RANK"] == "3"
+    with pytest.raises(RuntimeError), ranks.alone():
+        raise RuntimeError("restored on error too")
+    assert os.environ["LOCAL_RANK"] == "3"

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .. import ranks
 from ..device import Runtime
 from ..store import KEY_OMITS_DEFAULT
 from . import STRATEGIES
@@ -139,14 +140,15 @@ class HeadInfluence:
         # kronfluence builds a (disabled) torch.cuda.amp.GradScaler, deprecated in torch 2.x
         warnings.filterwarnings("ignore", message=".*GradScaler.*", category=FutureWarning)
         quiet = not sys.stderr.isatty()
-        self.analyzer = Analyzer(
-            "head",
-            prepare_model(net, task),
-            task,
-            cpu=rt.device == "cpu",
-            output_dir=self._tmp.name,
-            disable_tqdm=quiet,
-        )
+        with ranks.alone():  # under torchrun, rank 0 attributes by itself (mda_bench/ranks.py)
+            self.analyzer = Analyzer(
+                "head",
+                prepare_model(net, task),
+                task,
+                cpu=rt.device == "cpu",
+                output_dir=self._tmp.name,
+                disable_tqdm=quiet,
+            )
 
     def __enter__(self) -> HeadInfluence:
         return self
