@@ -26,16 +26,16 @@ import platform
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import MISSING, Field, fields, is_dataclass
 from pathlib import Path
 
 from filelock import FileLock, Timeout
 
 from . import ranks
+from .checksums import MANIFEST, check_files, file_table
 from .errors import MdaError
 
-MANIFEST = "manifest.json"
 log = logging.getLogger("mda_bench")
 
 # Stage folders whose every hash was checked in this process (hashing is done once per process).
@@ -112,40 +112,6 @@ def read_json(path: Path) -> dict:
         return json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise MdaError(f"corrupt or unreadable file {path}: {exc}") from exc
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _files(folder: Path) -> Iterator[Path]:
-    """Every regular file a stage wrote, manifest excluded, in a fixed order."""
-    for p in sorted(folder.rglob("*")):
-        if p.is_file() and p.name != MANIFEST:
-            yield p
-
-
-def file_table(folder: Path) -> dict[str, list]:
-    """{relative path: [size, sha256]} of every file in a stage folder."""
-    return {p.relative_to(folder).as_posix(): [p.stat().st_size, sha256_file(p)] for p in _files(folder)}
-
-
-def check_files(folder: Path, table: dict[str, list], full: bool) -> list[str]:
-    """What differs from the manifest's file table (sizes always, hashes when `full`)."""
-    problems = []
-    for rel, (size, digest) in table.items():
-        p = folder / rel
-        if not p.is_file():
-            problems.append(f"{rel} is missing")
-        elif p.stat().st_size != size:
-            problems.append(f"{rel} has {p.stat().st_size} bytes, the manifest says {size}")
-        elif full and sha256_file(p) != digest:
-            problems.append(f"{rel} does not match its sha256")
-    return problems
 
 
 def _as_path(p: str | None) -> Path | None:
