@@ -67,17 +67,20 @@ def changes(exp: Experiment, branches: list[Branch], reference: list[dict]) -> d
     return {"score": got[:, 0] - base_score, "area": got[:, 1] - base_area}
 
 
-def leaderboard(exp: Experiment, cfg: LdsConfig, branches: list[Branch], strategies: dict) -> dict:
+def leaderboard(
+    exp: Experiment, cfg: LdsConfig, branches: list[Branch], strategies: dict, reference=None
+) -> dict:
     """LDS of every strategy on both measures, and the noise ceiling.
 
     `branches`: those of subset_jobs(exp, cfg) in order; `strategies`: {name: (rows, scores)}
-    over the window's rows (sorted)."""
+    over the window's rows (sorted); `reference`: the curve changes are measured against
+    (default: reference_records over `branches`)."""
     subsets = draw_subsets(exp.window.rows, cfg)
     main = [b for b in branches if b.spec.selection == "lds-subset"]
     again = [b for b in branches if b.spec.selection == "lds-ceiling"]
     if len(main) != len(subsets):
         raise ValueError(f"{len(main)} subset branches for {len(subsets)} subsets")
-    reference = reference_records(exp, branches)
+    reference = reference_records(exp, branches) if reference is None else reference
     measured = changes(exp, main, reference)
     out = {"fixed_step": fixed_step(exp, reference), "subsets": len(subsets), "fraction": cfg.fraction}
     if again:

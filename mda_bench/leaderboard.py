@@ -66,21 +66,24 @@ PROTOCOL = {
 }
 
 
-def efficacy(exp: Experiment, scored: dict, reference_branches, n_jobs: int, progress: bool) -> dict:
+def efficacy(exp: Experiment, scored: dict, n_jobs: int, progress: bool) -> dict:
     """{name: {remove, augment}}: the onset change of removing / duplicating each top-k; and
-    {"noise": [...]}: that of the reorder runs (the same rows in another order)."""
-    from baselines.random_draws import noise_jobs
+    {"noise": [...]}: that of the reorder runs (the same rows in another order). Against the
+    baseline's curve, or for official revisions the identity branch's (the claims' one)."""
+    from baselines.random_draws import identity_job, noise_jobs
 
     k = iv.default_k(exp.window, PROTOCOL["efficacy_k_fraction"])
-    jobs = noise_jobs(exp)
+    jobs = noise_jobs(exp) + ([identity_job(exp)] if exp.baseline.official else [])
     for name, s in scored.items():
         top = iv.top_k(s["rows"], s["scores"], k, tie_seed=PROTOCOL["tie_seed"])
         for op in ("remove", "augment"):
             jobs.append(selected_job(exp, f"{op}-top-{name}", op, f"top-{name}", top))
     branches = run_jobs(exp, jobs, n_jobs, progress)
-    table = results_table(exp, branches, reference_branches)[1:]
+    table = results_table(exp, branches)[1:]
     out: dict = {"noise": []}
     for row in table:
+        if row["operation"] == "identity":  # the reference itself
+            continue
         if row["operation"] == "reorder":
             out["noise"].append(row["d_onset"])
             continue
@@ -94,12 +97,17 @@ def run(
 ):
     """Every measurement of the leaderboard (a dict, written as the report's JSON)."""
     from baselines.category_matched import composition, window_labels
+    from baselines.random_draws import identity_job
 
     boards, all_branches = [], []
     for i, f in enumerate(fractions):
         cfg = LdsConfig(subsets=subsets, fraction=f)
         ceiling = min(subsets, PROTOCOL["ceiling_subsets"]) if i == 0 else 0
         jobs = subset_jobs(exp, cfg, ceiling=ceiling)
+        if i == 0 and exp.baseline.official:
+            # official revisions are 1,000 steps apart: the subsets' reference is an identity
+            # branch through the same window (same start, code and optimizer state)
+            jobs.append(identity_job(exp))
         branches = run_jobs(exp, jobs, n_jobs, progress, horizon=exp.window.end)
         all_branches += branches
         boards.append((cfg, branches))
@@ -108,9 +116,10 @@ def run(
     heuristics = [s for s in strategies if s not in STRATEGIES and s not in external]
     scored = strategy_scores(exp, names, heuristics, external)
     strat = {n: (v["rows"], v["scores"]) for n, v in scored.items()}
-    lds_tables = [leaderboard(exp, cfg, b, strat) for cfg, b in boards]
+    reference = reference_records(exp, all_branches)
+    lds_tables = [leaderboard(exp, cfg, b, strat, reference) for cfg, b in boards]
     chosen = {n: v for n, v in scored.items() if n in PROTOCOL["efficacy_strategies"]}
-    eff = efficacy(exp, chosen, all_branches, n_jobs, progress)
+    eff = efficacy(exp, chosen, n_jobs, progress)
     exact = scored.get("exact")
     k = iv.default_k(exp.window, PROTOCOL["efficacy_k_fraction"])
     labels = window_labels(exp)
@@ -125,7 +134,6 @@ def run(
             "seconds_per_1k_rows": v["seconds_per_1k"],
             **{f"{op}_top_d_onset": eff.get(n, {}).get(op) for op in ("remove", "augment")},
         }
-    reference = reference_records(exp, all_branches)
     return {
         "lds": lds_tables,
         "strategies": rows,

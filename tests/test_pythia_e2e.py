@@ -173,6 +173,26 @@ def test_every_claim_runs_at_pythia_14m_from_official_revisions(pythia_files, tm
     assert (
         json.loads((tmp_path / "reports" / "pythia-14m" / "emergence-modulation.json").read_text()) == report
     )
+    # the leaderboard on official revisions: its reference curve is an identity branch through
+    # the window (revisions are too coarse), efficacy's the claims' identity branch
+    board_args = [
+        *("validate", "--scale", "pythia-14m", *_files(f, f["hub"])),
+        *("--heldout-text", str(f["root"] / "wikitext.txt"), *SETS),
+        *("--window-start", "10", "--rebuild-batches", "6", "--subsets", "4"),
+        *("--strategies", "identity,random"),
+        *("--store", str(store), "--reports", str(tmp_path / "reports")),
+    ]
+    code, _, err = _run(board_args, capsys)
+    assert code == 0, err
+    board = json.loads((tmp_path / "reports" / "pythia-14m" / "attribution-leaderboard.json").read_text())
+    assert board["strategies"]["identity"]["remove_top_d_onset"] is not None
+    assert [t["fraction"] for t in board["lds"]] == [0.5, 0.1]
+    ends = sorted(
+        json.loads((p / "manifest.json").read_text())["config"]["end_step"]
+        for p in (store / "retrain").iterdir()
+        if json.loads((p / "manifest.json").read_text())["spec"]["operation"] == "identity"
+    )
+    assert len(ends) == 2 and ends[0] < ends[1]  # the window's end (subsets), the horizon (efficacy)
 
 
 def test_the_plain_folder_gives_the_same_baseline(pythia_files, tmp_path, capsys):
