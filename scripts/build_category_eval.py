@@ -21,6 +21,12 @@ neither earlier split used, and, where a pattern has too few of those, from wind
 already-used files that overlap no window of the earlier splits. It was made after the test
 split had been measured several times, to be measured once.
 
+    python scripts/build_category_eval.py --holdout --name final --seed 2 --out tests/data
+
+writes `category-final.jsonl` the same way, avoiding the files and windows of every split
+already in the folder (test, dev and holdout): made after the holdout had been measured and
+then used to improve the rules, to measure the improved classifier once.
+
 --tex-root is a folder where texlive-latex-base, texlive-latex-recommended, texlive-science
 and texlive-publishers were unpacked (`apt-get download ...; dpkg -x FILE DIR`).
 """
@@ -157,11 +163,13 @@ def windows(text: str, n: int, rng: random.Random, taken: list[int] = ()) -> lis
     return [(s, text[s : s + WINDOW]) for s in starts]
 
 
-def used_windows(folder: str) -> dict[str, list[int]]:
-    """{source: [window offsets]} of the test and dev splits in `folder`."""
+def used_windows(folder: str, name: str) -> dict[str, list[int]]:
+    """{source: [window offsets]} of every split in `folder` but `name`."""
     out: dict[str, list[int]] = {}
-    for name in ("test", "dev"):
-        with open(os.path.join(folder, f"category-{name}.jsonl")) as f:
+    for path in sorted(glob.glob(os.path.join(folder, "category-*.jsonl"))):
+        if os.path.basename(path) == f"category-{name}.jsonl":
+            continue
+        with open(path) as f:
             for line in f:
                 rec = json.loads(line)
                 out.setdefault(rec["source"], []).append(rec["offset"])
@@ -173,11 +181,12 @@ def main() -> None:
     ap.add_argument("--tex-root", default="/tmp/evalsrc/tex")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="tests/data")
-    ap.add_argument("--holdout", action="store_true", help="one fresh split beside test and dev")
+    ap.add_argument("--holdout", action="store_true", help="one fresh split beside the folder's splits")
+    ap.add_argument("--name", default="holdout", help="the fresh split's name (with --holdout)")
     args = ap.parse_args()
     rng = random.Random(args.seed)
-    splits = {"holdout": []} if args.holdout else {"test": [], "dev": []}
-    used = used_windows(args.out) if args.holdout else {}
+    splits = {args.name: []} if args.holdout else {"test": [], "dev": []}
+    used = used_windows(args.out, args.name) if args.holdout else {}
     for category, pats in sources(args.tex_root).items():
         for pattern, want in pats:
             need = want if args.holdout else 2 * want  # one window for each split
@@ -204,7 +213,7 @@ def main() -> None:
                         "package": package_of(path),
                         "offset": offset,
                     }
-                    name = "holdout" if args.holdout else "test" if got % 2 == 0 else "dev"
+                    name = args.name if args.holdout else "test" if got % 2 == 0 else "dev"
                     splits[name].append({**rec, "text": win})
                     got += 1
             if got < need:
