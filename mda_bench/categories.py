@@ -32,7 +32,9 @@ from collections import Counter
 CATEGORIES = ("prose", "code", "latex", "markup", "records", "repetitive")
 # Bumped whenever a rule changes what a text is labelled; outside corpora's data stages are
 # keyed by it. 2: Debian control records, ragged comma tables, TOML arrays, whole-line decorators.
-CLASSIFIER_VERSION = 2
+# 3: shebangs, minified code, C block comments, preprocessor lines, C++ and shell statements,
+# keyword-argument and closing-bracket lines.
+CLASSIFIER_VERSION = 3
 
 # \name with a name of two or more letters (single letters are string escapes: \n, \t, \d)
 _TEX_CMD = re.compile(r"\\[A-Za-z@]{2,}")
@@ -53,7 +55,9 @@ _LIST_ITEM = re.compile(r"""^\s*(?:"[^"\n]*"|'[^'\n]*'|[\d.]+),?\s*(?:#.*)?$""")
 # an RFC 822 / Debian control field at the line's start (`Package: x`); continuation lines of a
 # field start with a space
 _CONTROL_FIELD = re.compile(r"^[A-Z][\w-]*: ")
-_COMMENT = re.compile(r"^\s*(?:#|;|//)")
+# a comment line (shell, INI, C++), but not a C preprocessor directive (`#include`, `# define`)
+_DIRECTIVE = r"\s*(?:include|define|ifn?def|endif|undef|pragma|elif)\b|if\b|else\b"
+_COMMENT = re.compile(rf"^\s*(?:#(?!{_DIRECTIVE})|;|//)")
 _CODE_COMMENT = re.compile(r"^\s*(?:/\*|\*|//|#|\"\"\"|''')")
 _CODE = re.compile(
     r"^\s*(?:def |class |import |from \S+ import |return\b|if\b.*:\s*$|elif |else\s*:|try:|except\b|finally:|"
@@ -61,10 +65,20 @@ _CODE = re.compile(
     r"#\s*(?:include|define|if|ifdef|ifndef|endif|else|undef|pragma)\b|typedef\b|struct\b|"
     r"(?:static |extern |const |unsigned |inline )*(?:void|int|char|long|double|float|bool|size_t)\b|"  # C
     r"(?:function|var|let|const)\b|export\b|module\.exports|\}\s*(?:else|catch)\b|"  # JavaScript
-    r"then\s*$|fi\s*$|done\s*$|esac\s*$|case\b.*\bin\s*$|local |echo |set -|exit\b)"  # shell
+    r"enum\s+(?:class\s+)?\w+\s*(?:[{:].*)?$|namespace\s+\w+\s*\{|template\s*<|"  # C++
+    r"(?:public|private|protected):|"
+    r"\w+=[^=\s].*,\s*$|\)+[,:;]?\s*$|"  # keyword arguments, assigned calls, closers
+    r"then\s*$|fi(?:\s*;;)?\s*$|do\s*$|done\s*$|esac\s*$|case\b.*\bin\s*$|"  # shell
+    r"local |echo |set -|exit\b|eval |export \w|"
+    r"if (?:test|\[) |\w+=[\"']?[`$]|\S+\)\s.*;;\s*$)"  # shell
 )
+# JavaScript and C tokens; minified code has hundreds in a window, language a handful
+_CODE_TOKEN = re.compile(r"function\s*\(|\breturn\b|=>|&&|\|\||[!=]==?|\bvar |\bthis\.|\)\{|\};|\}\)")
+CODE_TOKENS = 0.015  # per character
+_SHEBANG = re.compile(r"\A#!\s*/\S+")
 _DEFINITION = re.compile(r"^\s*(?:async\s+)?(?:def|class)\s+\w+\s*[(:].*:\s*$")  # a Python def or class
-_CODE_END = re.compile(r"(?:[;{}]|\)\s*:|=>|&&|\|\|)\s*$")
+_CODE_END = re.compile(r"(?:[;{}(]|\)\s*:|=>|&&|\|\|)\s*$")
+_BLOCK_LINE = re.compile(r"^\s*(?:/\*|\*(?:\s|/|$))")  # a line of a C block comment
 
 
 def _lines(text: str) -> list[str]:
@@ -216,11 +230,27 @@ def code_statements(lines: list[str]) -> float:
     return _share([ln for ln in lines if not _COMMENT.match(ln)], _CODE)
 
 
+def block_comment_lines(text: str) -> int:
+    """Non-empty lines inside C block comments (`/* ... */`, cut at the window's edges)."""
+    n = 0
+    for m in re.finditer(r"^\s*/\*.*?(?:\*/|\Z)", text, re.S | re.M):
+        n += len(_lines(m.group(0)))
+    return n
+
+
+def minified(text: str, lines: list[str]) -> bool:
+    """Minified JavaScript (or any code squeezed onto long lines): code tokens everywhere."""
+    return len(text) / max(len(lines), 1) >= 150 and len(_CODE_TOKEN.findall(text)) >= CODE_TOKENS * len(text)
+
+
 def code_signal(text: str, lines: list[str]) -> bool:
     # a block of comments (licence headers, banners) is what code files open with
     if len(lines) >= 3 and _share(lines, _CODE_COMMENT) >= 0.6:
         return True
-    body = [ln for ln in lines if not _COMMENT.match(ln)]
+    if len(lines) >= 3 and block_comment_lines(text) >= 0.6 * len(lines):
+        return True  # the same in C block comments whose lines carry no `*`
+    block = "/*" in text or "*/" in text  # else `* item` is a bullet list, not a comment
+    body = [ln for ln in lines if not (_COMMENT.match(ln) or (block and _BLOCK_LINE.match(ln)))]
     if not body:
         return False
     statements = _share(body, _CODE)
@@ -237,6 +267,8 @@ def classify(text: str) -> str:
         return "latex"
     if code_statements(lines) >= 0.5 or any(_DEFINITION.match(ln) for ln in lines):
         return "code"  # before the log rule: `import` lines also open alike
+    if _SHEBANG.match(text) or minified(text, lines):
+        return "code"  # before repetitive and records: minified code repeats itself and has commas
     if log_signal(lines):
         return "repetitive"  # before markup: logs write `<none>`
     if markup_signal(lines):

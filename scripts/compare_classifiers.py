@@ -1,6 +1,6 @@
 """Accuracy of the category classifiers on the real-file splits, per window size.
 
-    python scripts/compare_classifiers.py [--split test|dev|holdout] [--magika]
+    python scripts/compare_classifiers.py [--split test|dev|holdout|final] [--magika]
 
 `rules` is mda_bench.categories.classify. `--magika` adds Google's magika content-type model
 (`pip install magika`; not a dependency of the suite) with its labels mapped onto the six
@@ -45,7 +45,7 @@ def magika_classifier():
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--split", default="test", choices=["test", "dev", "holdout"])
+    ap.add_argument("--split", default="test", choices=["test", "dev", "holdout", "final"])
     ap.add_argument("--magika", action="store_true")
     args = ap.parse_args()
     records = load_split(args.split)
