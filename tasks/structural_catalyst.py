@@ -229,13 +229,16 @@ def run(exps, n_jobs: int = 1, progress: bool = True) -> TaskResult:
     ]
     # The same enrichment with the content classifier's label of each row's decoded text (the
     # labels an outside corpus gets), injected rows apart as above.
+    from mda_bench.categories import CLASSIFIER_VERSION
+
     clf = classifier_labels(exp, rows)
     clf = np.where(labels == INJECTED, INJECTED, clf)
+    agree = (clf == labels)[labels != INJECTED].mean()
     enrich_clf = enrichment(clf, top, names)
     sections.append(
         Section(
-            "Content-classifier labels of the rows' text (agreement with the document labels on "
-            f"corpus rows: {(clf == labels)[labels != INJECTED].mean():.1%})",
+            f"Content-classifier labels of the rows' text (classifier version {CLASSIFIER_VERSION}; "
+            f"agreement with the document labels on corpus rows: {agree:.1%})",
             ["category", "window share", "top-k share", "enrichment", "p (one-sided)"],
             [
                 [e["category"], f"{e['base']:.3f}", f"{e['top']:.3f}", f"{e['ratio']:.2f}", f"{e['p']:.4f}"]
@@ -247,5 +250,10 @@ def run(exps, n_jobs: int = 1, progress: bool = True) -> TaskResult:
         enrichment_plot(exp, enrich, enrich_bottom, "structural-catalyst.png"),
         curves_plot([(longer, branches)], "structural-catalyst-curves.png"),
     ]
-    data = {"enrichment": enrich, "enrichment_classifier": enrich_clf, "enrichment_bottom": enrich_bottom}
+    data = {
+        "enrichment": enrich,
+        "enrichment_classifier": enrich_clf,
+        "classifier_version": CLASSIFIER_VERSION,
+        "enrichment_bottom": enrich_bottom,
+    }
     return TaskResult(CLAIM, table, verdict, sections, plots, data=data)
