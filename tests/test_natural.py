@@ -23,10 +23,14 @@ def test_tiny_natural_validates_and_plants_nothing():
     sc.validate()
     assert sc.repeat.share == 0
     assert sc.probe.band == (0.25, 0.75)
-    # only the recipe differs from tiny: same model widths, tokenizer, lr schedule
+    # only the recipe differs from tiny: same model widths, tokenizer kind and lr schedule; the
+    # data differ (trial N7 of docs/recipe.md): a larger vocabulary, longer rows, the same
+    # 4,096 tokens a step
     tiny = get_scale("tiny")
     assert (sc.model.n_layers, sc.model.d_model, sc.model.n_heads) == (2, 64, 2)
     assert sc.train.lr == tiny.train.lr and sc.tokenizer == tiny.tokenizer
+    assert (sc.model.vocab_size, sc.model.ctx) == (2048, 512)
+    assert sc.model.ctx * sc.train.batch_size == tiny.model.ctx * tiny.train.batch_size
     assert sc.window_lead is not None and sc.window_start % sc.train.ckpt_every == 0
 
 
