@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from baselines.category_matched import INJECTED, window_labels
-from mda_bench.categories import CATEGORIES
+from mda_bench.categories import CATEGORIES, CLASSIFIER_VERSION
 from mda_bench.claims import Claim, Metric, Section, TaskResult, Verdict
 
 CLAIM = Claim(
@@ -229,8 +229,6 @@ def run(exps, n_jobs: int = 1, progress: bool = True) -> TaskResult:
     ]
     # The same enrichment with the content classifier's label of each row's decoded text (the
     # labels an outside corpus gets), injected rows apart as above.
-    from mda_bench.categories import CLASSIFIER_VERSION
-
     clf = classifier_labels(exp, rows)
     clf = np.where(labels == INJECTED, INJECTED, clf)
     agree = (clf == labels)[labels != INJECTED].mean()

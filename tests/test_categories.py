@@ -84,19 +84,17 @@ def test_evaluation_set_is_balanced_with_provenance_and_disjoint_splits():
     assert not windows & {(r["source"], r["offset"]) for r in splits["dev"]}
     dev_files = {r["source"] for r in splits["dev"]}
     assert sum(r["source"] in dev_files for r in splits["test"]) <= 0.3 * len(splits["test"])
-    # the holdout overlaps no earlier window (a window is 3,000 characters) and reuses few files
+    # each later split (the holdout, then the final split) overlaps no window of the splits made
+    # before it (a window is 3,000 characters) and reuses few of their files
     earlier = {}
     for r in splits["test"] + splits["dev"]:
         earlier.setdefault(r["source"], []).append(r["offset"])
-    for r in splits["holdout"]:
-        assert all(abs(r["offset"] - o) >= 3000 for o in earlier.get(r["source"], []))
-    assert sum(r["source"] in earlier for r in splits["holdout"]) <= 0.25 * len(splits["holdout"])
-    # the final split likewise, against every earlier split's windows (holdout included)
-    for r in splits["holdout"]:
-        earlier.setdefault(r["source"], []).append(r["offset"])
-    for r in splits["final"]:
-        assert all(abs(r["offset"] - o) >= 3000 for o in earlier.get(r["source"], []))
-    assert sum(r["source"] in earlier for r in splits["final"]) <= 0.25 * len(splits["final"])
+    for name in ("holdout", "final"):
+        for r in splits[name]:
+            assert all(abs(r["offset"] - o) >= 3000 for o in earlier.get(r["source"], []))
+        assert sum(r["source"] in earlier for r in splits[name]) <= 0.25 * len(splits[name])
+        for r in splits[name]:
+            earlier.setdefault(r["source"], []).append(r["offset"])
 
 
 @pytest.mark.parametrize(
