@@ -66,7 +66,7 @@ def matched_jobs(
     name: str | None = None,
     selection: str = "matched-random",
 ) -> list:
-    """`draws` (default `exp.cfg.draws`) category-matched draws of `operation` (remove or
+    """`draws` (default `exp.cfg.matched_draws`) category-matched draws of `operation` (remove or
     augment), matching `selected` (default: the top-k). Draw i uses seed i, as the uniform
     draws do."""
     from mda_bench.experiment import selected_job
@@ -85,7 +85,7 @@ def matched_jobs(
             category_matched(rows, labels, selected, seed=i),
             seed=i,
         )
-        for i in range(1, (draws or exp.cfg.draws) + 1)
+        for i in range(1, (draws or exp.cfg.matched_draws) + 1)
     ]
 
 

@@ -30,7 +30,8 @@ class ExperimentConfig:
     unit: str = "induction"
     strategy: str = "ekfac"
     k_fraction: float = 0.1  # the paper's ~9.8% of the window's rows
-    draws: int = 4  # random draws per operation
+    draws: int = 4  # uniform random draws per operation
+    matched_draws: int = 4  # category-matched random draws per operation (the headline control)
     noise_runs: int = 3  # seed-noise branches (the window's rows reordered)
     onset_fraction: float = 0.5
     margin: float = 0.5  # branches run this fraction of the window past its end

@@ -2,11 +2,11 @@
 
 A task module holds `CLAIM` (with its version), `RULE` (the text) and `PROTOCOL` (every
 number the verdict depends on). The run adds the sizes a user can change on the command line
-(k, draws, noise runs, margin, onset fraction, seeds, window). The hash of all of it is printed
-on each report's first line and stored in its JSON, next to the hash of the registered
-protocol (the task's defaults at that scale): a reader sees at once whether a verdict was
-decided under the protocol fixed before the runs, and a test pins the registered hashes so
-that changing any of it without bumping the task version fails.
+(k, uniform and category-matched draws, noise runs, margin, onset fraction, seeds, window).
+The hash of all of it is printed on each report's first line and stored in its JSON, next to
+the hash of the registered protocol (the task's defaults at that scale): a reader sees at once
+whether a verdict was decided under the protocol fixed before the runs, and a test pins the
+registered hashes so that changing any of it without bumping the task version fails.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import hashlib
 import json
 from dataclasses import replace
 
-RUN_FIELDS = ("k_fraction", "draws", "noise_runs", "margin", "onset_fraction", "seeds")
+RUN_FIELDS = ("k_fraction", "draws", "matched_draws", "noise_runs", "margin", "onset_fraction", "seeds")
 
 
 def run_protocol(cfg, scale) -> dict:
@@ -50,7 +50,13 @@ def registered(task, scale) -> dict:
     draws and reorder runs (a scale whose branches cost more registers fewer)."""
     from .experiment import ExperimentConfig
 
-    cfg = replace(ExperimentConfig(), seeds=scale.seeds, draws=scale.draws, noise_runs=scale.noise_runs)
+    cfg = replace(
+        ExperimentConfig(),
+        seeds=scale.seeds,
+        draws=scale.draws,
+        matched_draws=scale.matched_draws,
+        noise_runs=scale.noise_runs,
+    )
     return protocol_of(task, cfg, scale)
 
 

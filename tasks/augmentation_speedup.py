@@ -7,6 +7,8 @@ Three same-token baselines insert as many rows: ordinary corpus rows drawn at ra
 stream, synthetic rows from templates of random window rows, and (version 2) fresh repeat rows
 from the recipe's own generator: at `tiny` every top template is a repeat-row period, so
 synthetic-top must beat the same dose of the recipe's catalyst to count as more than that.
+Version 3 (the 2-hour budget, decided before any version-3 run): 2 corpus-rows draws (the
+scale's uniform draws; were 4) and branches stopping 1,000 steps after the insertion (were 1,500).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from .augmentation_report import COLUMNS, _onset, ladder_plot, ladder_section, t
 
 CLAIM = Claim(
     id="augmentation-speedup",
-    version=2,
+    version=3,
     claim="a mechanistic data-augmentation pipeline speeds up circuit convergence across scales",
     measures="synthetic rows from the structure of the smallest rung's top-influence rows, inserted "
     "before the window at three model scales, vs the same number of corpus rows or of rows from "
@@ -65,14 +67,19 @@ class Rung:
 
 
 # tiny's head forms at ~3,450, tiny-m's and tiny-l's at ~2,100 (baseline runs): each rung gets
-# 600 steps of insertion ending 250-450 steps before its rise starts, and 1,500 steps after.
+# 600 steps of insertion ending 250-450 steps before its rise starts, and 1,000 steps after
+# (version 2: 1,500; every version-2 onset fell within 650 steps of the insertion's end).
 LADDERS: dict[str, tuple[Rung, ...]] = {
     "micro": (Rung("micro", (10, 20), 40), Rung("micro-m", (10, 20), 40), Rung("micro-l", (10, 20), 40)),
     "tiny": (
-        Rung("tiny", (2400, 3000), 4500),
-        Rung("tiny-m", (900, 1500), 3000),
-        Rung("tiny-l", (900, 1500), 3000),
+        Rung("tiny", (2400, 3000), 4000),
+        Rung("tiny-m", (900, 1500), 2500),
+        Rung("tiny-l", (900, 1500), 2500),
     ),
+}
+# the ladders (shapes, insertion steps, horizons) are part of the hashed protocol
+PROTOCOL["ladders"] = {
+    name: [[r.scale, list(r.insert), r.horizon] for r in rungs] for name, rungs in LADDERS.items()
 }
 
 

@@ -5,6 +5,9 @@ against that seed's own controls by an exact stratified rank test; the headline 
 random rows of the top-k's own category mix, so "attribution finds the rows that build the
 head" is told apart from "attribution finds the catalyst category". Uniform random draws are
 reported as a second, separate finding, bottom-k and the identity branch as context.
+Version 3 changes no rule: the registered run protocol at `tiny` has 2 uniform random draws
+and 2 reorder runs a seed (were 4 and 3), with the category-matched draws kept at 4, to fit the
+2-hour budget (decided before any version-3 run).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from ._shared import (
 
 CLAIM = Claim(
     id="emergence-modulation",
-    version=2,
+    version=3,
     claim="removing / duplicating a small fraction of high-influence samples delays / "
     "accelerates the head's emergence",
     measures="onset step of the target head under remove-top-k and augment-top-k, against "

@@ -4,6 +4,9 @@ Version 2 measures ICL where the heads differ: the area of ICL strength over the
 window (not after it, where an accelerated head and the baseline have both saturated), on
 1,024 held-out natural rows recomputed from the stored checkpoints (mda_bench.icl_eval), for
 every modulation run of every seed; its intervals resample runs, not checkpoints.
+Version 3 changes no rule: the registered run protocol at `tiny` has 2 uniform random draws
+and 2 reorder runs a seed (were 4 and 3), with the category-matched draws kept at 4, to fit the
+2-hour budget (decided before any version-3 run).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from mda_bench.stats import cluster_bootstrap_ci
 
 CLAIM = Claim(
     id="induction-icl-link",
-    version=2,
+    version=3,
     claim="interventions on induction-head formation move in-context learning with it",
     measures="area over the window of the head's score and of ICL strength (1,024 held-out rows) in "
     "every modulation run of every seed, each minus its own baseline's",

@@ -4,8 +4,11 @@ Version 2 asks it of each of the paper's categories on its own, with the recipe'
 repeat rows a category apart (never pooled with the corpus): is the category enriched among
 the top-k attributed rows, and does removing every row of it from the window delay the head
 more than removing as many uniformly random rows, and as many natural (prose/code) rows?
-Branches run to the baseline's last step (fixed in the protocol: at `tiny` a large removal
-delays the onset past the usual horizon). First baseline only.
+Version 3 (the 2-hour budget, decided before any version-3 run) runs the branches to
+emergence-modulation's horizon (the window's end plus half its length; version 2 ran them to
+the baseline's last step) with one uniformly random draw per category (was 2). A removal that
+delays the onset past the horizon is censored there (d_onset = horizon - baseline onset): beyond
+every comparator whose onset was seen, tied with a censored one (not beyond). First baseline only.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from mda_bench.claims import Claim, Metric, Section, TaskResult, Verdict
 
 CLAIM = Claim(
     id="structural-catalyst",
-    version=2,
+    version=3,
     claim="repetitive structural data (LaTeX, XML, HTML, records) is a catalyst",
     measures="per category (injected repeat rows apart): enrichment of the top-k over the window, and "
     "the onset delay of removing all its window rows against as many random and natural rows",
@@ -36,8 +39,8 @@ PROTOCOL = {
     "also_tested": ["repetitive", INJECTED],  # the corpus's repetitive documents; the recipe's rows
     "n_null": 10_000,
     "alpha": 0.05,  # per category, Bonferroni-corrected over the paper's three
-    "random_draws": 2,
-    "horizon": "baseline's last step",
+    "random_draws": 1,
+    "horizon": "emergence-modulation's: the window's end plus half its length",
     "labels": "dominant category of each row's tokens; injected repeat rows apart",
 }
 PAPER = tuple(PROTOCOL["paper_categories"])
@@ -145,13 +148,6 @@ def classifier_labels(exp, rows: np.ndarray) -> np.ndarray:
     return np.array([classify(text) for text in exp.data.row_texts(rows)])
 
 
-def long_experiment(exp):
-    """The experiment with branches run to the baseline's last step (the protocol's horizon)."""
-    import dataclasses
-
-    return dataclasses.replace(exp, horizon=exp.scale.train.steps)
-
-
 def structural_jobs(exp):
     """Per tested category with window rows: remove all of them, as many random rows (R draws)
     and as many natural rows."""
@@ -192,14 +188,13 @@ def run(exps, n_jobs: int = 1, progress: bool = True) -> TaskResult:
     bottom = np.isin(rows, bottom_k(ids, scores, exp.k))
     names = [*CATEGORIES, INJECTED]
     enrich, enrich_bottom = enrichment(labels, top, names), enrichment(labels, bottom, names)
-    longer = long_experiment(exp)
-    jobs = structural_jobs(longer)
+    jobs = structural_jobs(exp)
     if exp.baseline.official:  # the reference curve of an official baseline (experiment.reference_records)
         from baselines.random_draws import identity_job
 
-        jobs.append(identity_job(longer))
-    branches = run_jobs(longer, jobs, n_jobs, progress)
-    table = results_table(longer, branches)
+        jobs.append(identity_job(exp))
+    branches = run_jobs(exp, jobs, n_jobs, progress)
+    table = results_table(exp, branches)
     verdict = decide(enrich, table, bool(exp.unit["rose"]))
     sections = [
         Section(
@@ -246,7 +241,7 @@ def run(exps, n_jobs: int = 1, progress: bool = True) -> TaskResult:
     )
     plots = [
         enrichment_plot(exp, enrich, enrich_bottom, "structural-catalyst.png"),
-        curves_plot([(longer, branches)], "structural-catalyst-curves.png"),
+        curves_plot([(exp, branches)], "structural-catalyst-curves.png"),
     ]
     data = {
         "enrichment": enrich,

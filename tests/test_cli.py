@@ -372,7 +372,18 @@ def test_sigterm_during_parallel_branches_stops_the_workers(tmp_path):
 
     args = [sys.executable, "-m", "mda_bench", "run", "emergence-modulation", "--scale", "micro"]
     args += ["--store", str(tmp_path / "s"), "--reports", str(tmp_path / "r"), "--jobs", "2"]
-    args += ["--draws", "2", "--noise-runs", "2", "--set", "train.steps=1500", "--set", "train.ckpt_every=10"]
+    args += [
+        "--draws",
+        "2",
+        "--matched-draws",
+        "2",
+        "--noise-runs",
+        "2",
+        "--set",
+        "train.steps=1500",
+        "--set",
+        "train.ckpt_every=10",
+    ]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     # the baseline and attribution come first: on a loaded machine they took over 4 minutes
     # (a CI run beside a training job), so wait up to 10; the loop ends as soon as branches train

@@ -24,7 +24,18 @@ def local_ray():
 
 
 def _claim(root: Path, *extra: str) -> None:
-    args = ["run", "emergence-modulation", "--scale", "micro", "--draws", "2", "--noise-runs", "2"]
+    args = [
+        "run",
+        "emergence-modulation",
+        "--scale",
+        "micro",
+        "--draws",
+        "2",
+        "--matched-draws",
+        "2",
+        "--noise-runs",
+        "2",
+    ]
     args += ["--store", str(root / "runs"), "--reports", str(root / "reports"), "--jobs", "2", *extra]
     res = CliRunner().invoke(cli, args)
     assert res.exit_code == 0, res.output

@@ -138,6 +138,8 @@ def test_every_claim_runs_at_pythia_14m_from_official_revisions(pythia_files, tm
             "10",
             "--draws",
             "2",
+            "--matched-draws",
+            "2",
             "--noise-runs",
             "2",
             "--seeds",

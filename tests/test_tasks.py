@@ -120,7 +120,7 @@ def _run_claims(root: Path, scale: str, claims, seeds: int) -> dict:
     """Run `claims` at `scale` through the CLI into root/runs and root/reports; return each
     claim's output and the number of branch runs in the store after it."""
     args = ["--scale", scale, "--store", str(root / "runs"), "--reports", str(root / "reports")]
-    args += ["--draws", "2", "--noise-runs", "2", "--seeds", str(seeds)]
+    args += ["--draws", "2", "--matched-draws", "2", "--noise-runs", "2", "--seeds", str(seeds)]
     out = {}
     for claim in claims:
         res = CliRunner().invoke(cli, ["run", claim, *args])
@@ -169,7 +169,7 @@ def test_micro_claim_reports_are_complete(micro_reports, claim):
     # each, the identity branch and 2 reorder runs (induction-icl-link reads the same runs)
     modulation = 1 + 4 + 2 * 2 + 2 * 2 + 1 + 2
     n_runs = {
-        "structural-catalyst": 1 + 5 * 4,  # per category with rows (5 at micro): itself, 2 random, natural
+        "structural-catalyst": 1 + 5 * 3,  # per category with rows (5 at micro): itself, 1 random, natural
         "augmentation-speedup": 3 * 6,
     }
     assert len(lines) == n_runs.get(claim, 2 * modulation)
@@ -224,7 +224,18 @@ def test_other_strategy_reports_go_to_their_own_folder(micro_reports):
     store = folder.parent.parent / "runs"
     before = (folder / "emergence-modulation.md").read_text()
     args = ["run", "emergence-modulation", "--scale", "micro", "--store", str(store)]
-    args += ["--reports", str(folder.parent), "--draws", "2", "--noise-runs", "2", "--strategy", "identity"]
+    args += [
+        "--reports",
+        str(folder.parent),
+        "--draws",
+        "2",
+        "--matched-draws",
+        "2",
+        "--noise-runs",
+        "2",
+        "--strategy",
+        "identity",
+    ]
     res = CliRunner().invoke(cli, args)
     assert res.exit_code == 0, res.output
     md = (folder / "identity" / "emergence-modulation.md").read_text()
@@ -244,9 +255,9 @@ def test_second_claim_reuses_the_shared_runs(micro_reports):
     _, outputs = micro_reports
     counts = [outputs[c][1] for c in CLAIMS]
     # 2 seeds x 15 branches and the dose response (4 more k, top and a matched draw); random-null
-    # and induction-icl-link train nothing new; structural: 5 categories x 4 removals;
+    # and induction-icl-link train nothing new; structural: 5 categories x 3 removals;
     # augmentation-speedup: five insertion runs (two corpus draws) at each of three scales
-    assert counts == [38, 38, 58, 58, 73]
+    assert counts == [38, 38, 53, 53, 68]
 
 
 def test_run_refuses_bad_input(tmp_path):
@@ -422,6 +433,8 @@ def test_previous_token_unit_reports_go_to_their_own_folder(tmp_path):
     args += [
         "--draws",
         "2",
+        "--matched-draws",
+        "2",
         "--noise-runs",
         "2",
         "--store",
@@ -444,7 +457,8 @@ def test_a_seed_without_its_unit_is_warned_about_before_the_branches(micro_repor
     store = folder.parent.parent / "runs"
     args = ["run", "emergence-modulation", "--scale", "micro", "--store", str(store)]
     res = CliRunner().invoke(
-        cli, [*args, "--reports", str(folder.parent), "--draws", "2", "--noise-runs", "2"]
+        cli,
+        [*args, "--reports", str(folder.parent), "--draws", "2", "--matched-draws", "2", "--noise-runs", "2"],
     )
     assert res.exit_code == 0, res.output
     text = max((store / "logs").glob("*-run.log"), key=lambda p: p.stat().st_mtime).read_text()

@@ -19,7 +19,20 @@ from safetensors.numpy import load_file
 
 from mda_bench.checkpoint_io import read_records
 
-CLAIM = ["run", "random-null", "--scale", "micro", "--seeds", "1", "--draws", "2", "--noise-runs", "2"]
+CLAIM = [
+    "run",
+    "random-null",
+    "--scale",
+    "micro",
+    "--seeds",
+    "1",
+    "--draws",
+    "2",
+    "--matched-draws",
+    "2",
+    "--noise-runs",
+    "2",
+]
 
 
 def _launch(args: list[str], world: int, tmp: Path, name: str) -> subprocess.CompletedProcess:

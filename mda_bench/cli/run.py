@@ -38,13 +38,20 @@ from .options import (
     "--draws",
     default=None,
     type=click.IntRange(min=2),
-    help="Random draws per operation [default: the scale's, 4 at tiny].",
+    help="Uniform random draws per operation [default: the scale's, 2 at tiny].",
+)
+@click.option(
+    "--matched-draws",
+    default=None,
+    type=click.IntRange(min=2),
+    help="Category-matched random draws per operation (the headline control) [default: the scale's, "
+    "4 at tiny].",
 )
 @click.option(
     "--noise-runs",
     default=None,
     type=click.IntRange(min=2),
-    help="Reorder (noise) runs [default: the scale's, 3 at tiny].",
+    help="Reorder (noise) runs [default: the scale's, 2 at tiny].",
 )
 @window_start_option
 @click.option(
@@ -85,6 +92,7 @@ def run(
     strategy,
     k_fraction,
     draws,
+    matched_draws,
     noise_runs,
     window_start,
     margin,
@@ -139,6 +147,7 @@ def run(
         strategy=strategy,
         k_fraction=k_fraction,
         draws=draws or sc.draws,
+        matched_draws=matched_draws or sc.matched_draws,
         noise_runs=noise_runs or sc.noise_runs,
         seed=seed,
         order_seed=order_seed,
