@@ -97,6 +97,15 @@ def check(scale) -> None:
     ladder(scale)
 
 
+def extra_baselines(scale, cfg) -> list:
+    """The larger rungs' from-scratch runs (first seed, the base scale's rows), so that `run all
+    --jobs N` trains them beside the seeds' baselines (mda_bench/baseline_pool.py)."""
+    from mda_bench.baseline_pool import BaselineSpec
+
+    rungs = [r for r in ladder(scale) if r.scale != scale.name]
+    return [BaselineSpec(rung_scale(scale, r), scale, cfg.seed, cfg.order_seed) for r in rungs]
+
+
 def ladder(scale) -> tuple[Rung, ...]:
     from mda_bench.errors import MdaError
 

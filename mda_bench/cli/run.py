@@ -115,6 +115,7 @@ def run(
     from tasks import TASKS
 
     from .. import ranks
+    from ..baseline_pool import BaselineSpec, train_baselines
     from ..claim_report import write_report, write_summary
     from ..executor import current
     from ..experiment import ExperimentConfig, prepare_seeds
@@ -157,6 +158,13 @@ def run(
         generator=generator,
     )
     st = open_store(store)
+    # every from-scratch run the chosen claims need, `--jobs` at a time (mda_bench/baseline_pool.py)
+    specs = [BaselineSpec(sc, sc, cfg.seed + j, cfg.order_seed + j) for j in range(cfg.seeds)]
+    for cid in chosen:
+        extra = getattr(TASKS[cid], "extra_baselines", None)
+        if extra is not None and cid not in missing and cid not in skipped:
+            specs += extra(sc, cfg)
+    train_baselines(specs, st, jobs, log=say)
     try:
         exps = prepare_seeds(sc, st, cfg, log=say)
     except ValueError as exc:
