@@ -184,9 +184,11 @@ def results_table(
     exp: Experiment, branches: list[Branch], reference: list[Branch] | None = None
 ) -> list[dict]:
     """One row per branch: its spec, onset, area, end score, ICL, and their deltas (against the
-    reference curve found among `reference`, default `branches`)."""
+    reference curve found among `reference`, default `branches`), and where it is in the store
+    (`store_key`: what `mda-bench store` and the wall-time accounting read)."""
     base = baseline_metrics(exp, branches if reference is None else reference)
-    rows = [{"run": "baseline", "operation": "none", "selection": "none", "k": 0, **base, **_zero()}]
+    head = {"run": "baseline", "operation": "none", "selection": "none", "k": 0}
+    rows = [{**head, **base, **_zero(), "store_key": f"train/{exp.baseline.key}"}]
     for b in branches:
         m = _metrics(exp, b.records)
         e = effect(m, base)
@@ -201,6 +203,7 @@ def results_table(
                 "d_icl": m["icl_end"] - base["icl_end"],
                 "d_score_after": m["score_after"] - base["score_after"],
                 "d_icl_after": m["icl_after"] - base["icl_after"],
+                "store_key": f"retrain/{b.key}",
             }
         )
     return rows

@@ -201,12 +201,12 @@ def rung_rows(rung: Rung, sc, baseline, unit, branches, onset_fraction: float) -
     fixed = None if base["censored"] else base["onset"]
     base = rung_metrics(baseline.records, unit, rung, onset_fraction, fixed)
     head = f"L{unit['layer']}H{unit['head']}"
-    out = [{"rung": sc.name, "run": "baseline", "rows": 0, "head": head, "rose": unit["rose"], **base}]
+    first = {"rung": sc.name, "run": "baseline", "rows": 0, "head": head, "rose": unit["rose"]}
+    out = [{**first, **base, "store_key": f"train/{baseline.key}"}]
     for b in branches:
         m = rung_metrics(b.records, unit, rung, onset_fraction, fixed)
-        out.append(
-            {"rung": sc.name, "run": b.spec.name, "rows": b.spec.k, "head": head, "rose": unit["rose"], **m}
-        )
+        one = {"rung": sc.name, "run": b.spec.name, "rows": b.spec.k, "head": head, "rose": unit["rose"]}
+        out.append({**one, **m, "store_key": f"retrain/{b.key}"})
     for r in out:
         r["d_onset"] = r["onset"] - base["onset"]
         r["speedup_pct"] = -100 * r["d_onset"] / base["onset"] + 0.0  # + 0.0: no "-0.0"
