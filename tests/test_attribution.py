@@ -345,3 +345,22 @@ def test_category_breakdown_on_a_hand_made_table():
     assert br["latex"]["window share"] == pytest.approx(0.1)
     assert br["latex"]["top share"] == 1.0 and br["latex"]["ratio"] == pytest.approx(10)
     assert br["prose"]["top share"] == 0.0
+
+
+def test_scoring_logs_its_progress_without_changing_the_scores(trained_model, micro, micro_data, monkeypatch):
+    """A long attribution is not silent: a line when the factors are fitted and one per chunk
+    (at most a minute apart; the last always), and logging changes no score."""
+    from mda_bench.attribution import score as score_mod
+
+    rows = _rows(micro_data, 24)
+    probe = make_probe(micro.model.vocab_size, micro.probe)
+    cfg = InfluenceConfig(factor_batch_size=8, score_batch_size=8)
+    quiet = influence_scores(trained_model, 1, 0, rows, probe, cfg)
+    lines: list[str] = []
+    # three chunks of 8 rows (chunk_rows is score()'s first default)
+    monkeypatch.setattr(score_mod.HeadInfluence.score, "__defaults__", (8, False, None))
+    logged = influence_scores(trained_model, 1, 0, rows, probe, cfg, log=lines.append)
+    assert np.array_equal(quiet, logged)
+    assert lines[0].startswith("ekfac factors fitted on 24 rows")
+    assert lines[-1].startswith("scored 24 of 24 rows")
+    assert len(lines) == 2  # the chunks of 8 and 16 rows came within the minute: not logged

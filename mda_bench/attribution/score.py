@@ -13,7 +13,9 @@ import copy
 import logging
 import sys
 import tempfile
+import time
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -168,12 +170,17 @@ class HeadInfluence:
         )
 
     def score(
-        self, rows: np.ndarray, probe: torch.Tensor, chunk_rows: int = SCORE_CHUNK_ROWS, losses: bool = False
+        self,
+        rows: np.ndarray,
+        probe: torch.Tensor,
+        chunk_rows: int = SCORE_CHUNK_ROWS,
+        losses: bool = False,
+        on_chunk: Callable[[int, int], None] | None = None,
     ):
         """Mean influence of each row on the probe sequences, scored `chunk_rows` rows per
         kronfluence call (rounded up to whole batches, so the result does not depend on it).
         With `losses`, also each row's mean next-token loss, captured in the same pass:
-        (scores, losses)."""
+        (scores, losses). `on_chunk(rows done, rows)` after each chunk."""
         queries = RowDataset(probe)
         B = self.cfg.score_batch_size
         chunk = -(-max(chunk_rows, 1) // B) * B
@@ -193,6 +200,8 @@ class HeadInfluence:
             scores = self.analyzer.load_pairwise_scores("scores")["all_modules"]
             # one row of scores per probe sequence; the probe is their mean (influence is linear)
             out.append(scores.double().sum(0).cpu().numpy() / len(queries))
+            if on_chunk is not None:
+                on_chunk(min(i + chunk, len(rows)), len(rows))
         result = np.concatenate(out) if out else np.zeros(0)
         if not losses:
             return result
@@ -222,13 +231,16 @@ def influence_scores(
     runtime: Runtime | None = None,
     losses: bool = False,
     halves: torch.Tensor | None = None,
+    log: Callable[[str], None] | None = None,
 ):
     """Influence of each of `rows` ([n, ctx] token ids) on the mean probe of head (layer, head)
     (`halves`: the segment lengths of a varied-length probe).
 
     Factors (or, for `exact`, the Fisher) are fitted on `fit_rows` (default: `cfg.max_fit_rows`
     of `rows`). Positive = up-weighting the row raises the probe. Returns float64 [n]; with
-    `losses` (EK-FAC and the other kronfluence strategies), (scores, per-row losses).
+    `losses` (EK-FAC and the other kronfluence strategies), (scores, per-row losses). `log`
+    gets a line when the factors are fitted and at most once a minute while rows are scored
+    (an attribution at `tiny-natural` runs for half an hour).
     """
     fit = rows[fit_subset(len(rows), cfg.max_fit_rows)] if fit_rows is None else fit_rows
     if cfg.strategy == "exact":
@@ -237,5 +249,24 @@ def influence_scores(
         return exact_scores(net, task, rows, fit, probe, cfg, progress=sys.stderr.isatty())
     with HeadInfluence(model, layer, head, cfg, workdir, runtime) as hi:
         hi.task.halves = halves
+        t0 = time.monotonic()
         hi.fit(fit)
-        return hi.score(rows, probe, losses=losses)
+        if log is not None:
+            log(f"{cfg.strategy} factors fitted on {len(fit):,} rows in {time.monotonic() - t0:.0f} s")
+        return hi.score(rows, probe, losses=losses, on_chunk=None if log is None else _throttled(log, 60))
+
+
+def _throttled(log: Callable[[str], None], every_s: float) -> Callable[[int, int], None]:
+    """An on_chunk callback logging progress and time left, at most once per `every_s`."""
+    t0 = last = time.monotonic()
+
+    def on_chunk(done: int, total: int) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if now - last < every_s and done < total:
+            return
+        last = now
+        left = (now - t0) / done * (total - done)
+        log(f"scored {done:,} of {total:,} rows ({now - t0:.0f} s, about {left:.0f} s left)")
+
+    return on_chunk

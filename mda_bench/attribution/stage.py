@@ -198,6 +198,7 @@ def attribute_stage(
             runtime=scale.runtime,
             losses=capture,
             halves=halves,
+            log=log,
         )
         scores, losses = got if capture else (got, None)
         seconds = time.time() - t0
