@@ -2,8 +2,8 @@
 
     python scripts/wall_time.py reports/tiny [--store runs] [--jobs 2]
 
-Every run a report names (the `store_key` of its table rows: baselines and branches), the
-attributions of those baselines at the report's windows, and the ICL curves of those runs, each
+Every run a report names (the `store_key` of its table rows: baselines and branches; each
+seed's `attribution_key`) and the ICL curves of those runs, each
 with the wall time its manifest recorded. A claim is charged with the runs it was the first to
 use, in `run all`'s order. The wall time on a machine of --cores cores is estimated as the runs'
 core-seconds (wall time x the torch threads the manifest recorded) over the cores: exact when
@@ -53,38 +53,37 @@ def _cost(m: dict) -> dict:
 def collect(reports: Path, store: Path) -> list[dict]:
     """(claim, part, stage/key, seconds) for every run the folder's reports used."""
     seen, rows = set(), []
-    windows: dict[str, set[int]] = {}
+    attributions: list[tuple[str, str]] = []
     for claim in ORDER:
         path = reports / f"{claim}.json"
         if not path.exists():
             continue
         report = json.loads(path.read_text())
         for seed in report.get("seeds", []):
-            windows.setdefault("any", set()).add(int(seed["window"][0]))
+            if "attribution_key" in seed:
+                attributions.append((claim, seed["attribution_key"]))
         for key in store_keys(report):
             if key in seen:
                 continue
             seen.add(key)
             part = "baselines" if key.startswith("train/") else "branches"
             rows.append({"claim": claim, "part": part, "key": key, **_cost(manifest(store, key))})
-    baselines = {r["key"].split("/", 1)[1]: r["claim"] for r in rows if r["part"] == "baselines"}
     runs = {r["key"].split("/", 1)[1]: r["claim"] for r in rows}
-    starts = windows.get("any", set())
-    for stage, field in (("attribution", "train"), ("icl", "run")):
-        for m in sorted((store / stage).glob("*/manifest.json")):
-            info = json.loads(m.read_text())
-            owner = info["config"].get(field)
-            pool = baselines if stage == "attribution" else runs
-            if owner not in pool:
-                continue
-            if (
-                stage == "attribution"
-                and starts
-                and int(info["config"].get("window_start", -1)) not in starts
-            ):
-                continue
-            key = f"{stage}/{m.parent.name}"
-            rows.append({"claim": pool[owner], "part": stage, "key": key, **_cost(info)})
+    for claim, key in attributions:
+        if key not in seen:  # each seed's attribution, named by the report
+            seen.add(key)
+            rows.append({"claim": claim, "part": "attribution", "key": key, **_cost(manifest(store, key))})
+    # ICL curves are not named by the reports: per run, the newest curve stored (an older one
+    # may hold another set of checkpoints, from before a protocol change)
+    newest: dict[str, tuple[float, Path]] = {}
+    for m in (store / "icl").glob("*/manifest.json"):
+        owner = json.loads(m.read_text())["config"].get("run")
+        if owner in runs and (owner not in newest or m.stat().st_mtime > newest[owner][0]):
+            newest[owner] = (m.stat().st_mtime, m)
+    for _, m in newest.values():
+        info = json.loads(m.read_text())
+        key = f"icl/{m.parent.name}"  # computed by induction-icl-link, for runs others trained
+        rows.append({"claim": "induction-icl-link", "part": "icl", "key": key, **_cost(info)})
     return rows
 
 

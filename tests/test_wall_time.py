@@ -4,6 +4,7 @@ core-seconds over cores, and a report naming a missing run stops in one line."""
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 SCRIPT = Path(__file__).parent.parent / "scripts" / "wall_time.py"
@@ -23,10 +24,12 @@ def test_claims_are_charged_with_their_first_runs(tmp_path):
     _manifest(store, "retrain/b1", 100, 1)
     _manifest(store, "retrain/b2", 60, 1)
     _manifest(store, "attribution/at", 50, 2, train="base", window_start=10)
-    _manifest(store, "attribution/old", 999, 2, train="base", window_start=99)  # another window
+    _manifest(store, "attribution/old", 999, 2, train="base", window_start=99)  # not named
+    _manifest(store, "icl/i0", 99, 2, run="b1")  # an older curve of the same run
+    time.sleep(0.05)
     _manifest(store, "icl/i1", 4, 2, run="b1")
     em = {
-        "seeds": [{"window": [10, 20]}],
+        "seeds": [{"window": [10, 20], "attribution_key": "attribution/at"}],
         "table": [{"store_key": "train/base"}, {"store_key": "retrain/b1"}],
     }
     sc = {"table": [{"store_key": "retrain/b1"}, {"store_key": "retrain/b2"}]}  # b1 is emergence's
@@ -42,8 +45,8 @@ def test_claims_are_charged_with_their_first_runs(tmp_path):
     assert rows[("emergence-modulation", "baselines", "1")] == (300, 5.0)
     assert rows[("emergence-modulation", "branches", "1")] == (100, 0.8)
     assert rows[("structural-catalyst", "branches", "1")] == (60, 0.5)  # only b2: b1 was emergence's
-    assert rows[("emergence-modulation", "attribution", "1")] == (50, 0.8)  # not the other window's
-    assert rows[("emergence-modulation", "icl", "1")] == (4, 0.1)
+    assert rows[("emergence-modulation", "attribution", "1")] == (50, 0.8)  # the named one only
+    assert rows[("induction-icl-link", "icl", "1")] == (4, 0.1)  # the newest curve only
     # all: (600 + 100 + 60 + 100 + 8) / 2 s = 7.2 min
     assert rows[("all", "", "5")] == (514, 7.2)
     (store / "retrain" / "b2" / "manifest.json").unlink()
