@@ -119,7 +119,7 @@ def seeds_json(runs: list[SeedRuns]) -> list[dict]:
                 "window": [r.exp.window.start, r.exp.window.end],
                 "horizon": r.exp.horizon,
                 "k": r.exp.k,
-                "attribution_key": f"attribution/{r.exp.att.key}",
+                "attribution_key": f"attribution/{r.exp.attribution.key}",
                 "runs": {"baseline": run_record(r.exp, None)}
                 | {b.spec.name: run_record(r.exp, b, window) for b in r.branches},
             }
