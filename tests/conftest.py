@@ -22,6 +22,9 @@ from mda_bench.pipeline import prepare_data  # noqa: E402
 from mda_bench.scales import get_scale  # noqa: E402
 from mda_bench.store import Store  # noqa: E402
 
+# the smallest control sizes a claim accepts: the tests' claim runs stay seconds long
+FEW_DRAWS = ("--draws", "2", "--matched-draws", "2", "--noise-runs", "2")
+
 
 @pytest.fixture(scope="session")
 def micro():

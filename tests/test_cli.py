@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import FEW_DRAWS
 
 from mda_bench.cli import main
 
@@ -373,12 +374,7 @@ def test_sigterm_during_parallel_branches_stops_the_workers(tmp_path):
     args = [sys.executable, "-m", "mda_bench", "run", "emergence-modulation", "--scale", "micro"]
     args += ["--store", str(tmp_path / "s"), "--reports", str(tmp_path / "r"), "--jobs", "2"]
     args += [
-        "--draws",
-        "2",
-        "--matched-draws",
-        "2",
-        "--noise-runs",
-        "2",
+        *FEW_DRAWS,
         "--set",
         "train.steps=1500",
         "--set",

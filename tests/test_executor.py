@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import FEW_DRAWS
 
 from mda_bench import executor as ex
 from mda_bench.cli import cli
@@ -29,12 +30,7 @@ def _claim(root: Path, *extra: str) -> None:
         "emergence-modulation",
         "--scale",
         "micro",
-        "--draws",
-        "2",
-        "--matched-draws",
-        "2",
-        "--noise-runs",
-        "2",
+        *FEW_DRAWS,
     ]
     args += ["--store", str(root / "runs"), "--reports", str(root / "reports"), "--jobs", "2", *extra]
     res = CliRunner().invoke(cli, args)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import FEW_DRAWS
 
 from mda_bench.checkpoint_io import load_checkpoint
 from mda_bench.checkpoints import cache_folder
@@ -136,12 +137,7 @@ def test_every_claim_runs_at_pythia_14m_from_official_revisions(pythia_files, tm
         *(
             "--window-start",
             "10",
-            "--draws",
-            "2",
-            "--matched-draws",
-            "2",
-            "--noise-runs",
-            "2",
+            *FEW_DRAWS,
             "--seeds",
             "1",
             "--rebuild-batches",

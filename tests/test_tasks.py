@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import FEW_DRAWS
 
 from mda_bench.cli import cli
 from tasks import augmentation_speedup as aug
@@ -120,7 +121,7 @@ def _run_claims(root: Path, scale: str, claims, seeds: int) -> dict:
     """Run `claims` at `scale` through the CLI into root/runs and root/reports; return each
     claim's output and the number of branch runs in the store after it."""
     args = ["--scale", scale, "--store", str(root / "runs"), "--reports", str(root / "reports")]
-    args += ["--draws", "2", "--matched-draws", "2", "--noise-runs", "2", "--seeds", str(seeds)]
+    args += [*FEW_DRAWS, "--seeds", str(seeds)]
     out = {}
     for claim in claims:
         res = CliRunner().invoke(cli, ["run", claim, *args])
@@ -227,12 +228,7 @@ def test_other_strategy_reports_go_to_their_own_folder(micro_reports):
     args += [
         "--reports",
         str(folder.parent),
-        "--draws",
-        "2",
-        "--matched-draws",
-        "2",
-        "--noise-runs",
-        "2",
+        *FEW_DRAWS,
         "--strategy",
         "identity",
     ]
@@ -431,12 +427,7 @@ def test_previous_token_unit_reports_go_to_their_own_folder(tmp_path):
         "identity",
     ]
     args += [
-        "--draws",
-        "2",
-        "--matched-draws",
-        "2",
-        "--noise-runs",
-        "2",
+        *FEW_DRAWS,
         "--store",
         str(tmp_path / "runs"),
         "--reports",
@@ -458,7 +449,7 @@ def test_a_seed_without_its_unit_is_warned_about_before_the_branches(micro_repor
     args = ["run", "emergence-modulation", "--scale", "micro", "--store", str(store)]
     res = CliRunner().invoke(
         cli,
-        [*args, "--reports", str(folder.parent), "--draws", "2", "--matched-draws", "2", "--noise-runs", "2"],
+        [*args, "--reports", str(folder.parent), *FEW_DRAWS],
     )
     assert res.exit_code == 0, res.output
     text = max((store / "logs").glob("*-run.log"), key=lambda p: p.stat().st_mtime).read_text()

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import FEW_DRAWS
 from safetensors.numpy import load_file
 
 from mda_bench.checkpoint_io import read_records
@@ -26,12 +27,7 @@ CLAIM = [
     "micro",
     "--seeds",
     "1",
-    "--draws",
-    "2",
-    "--matched-draws",
-    "2",
-    "--noise-runs",
-    "2",
+    *FEW_DRAWS,
 ]
 
 
