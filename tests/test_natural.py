@@ -40,9 +40,12 @@ def test_scale_sizes_enter_the_registered_protocol_only_where_they_differ():
     em = TASKS["emergence-modulation"]
     nat, tiny = get_scale("tiny-natural"), get_scale("tiny")
     assert registered(em, nat)["run"]["draws"] == nat.draws
-    assert registered(em, tiny)["run"]["draws"] == 4 and registered(em, tiny)["run"]["noise_runs"] == 3
-    # the new Scale fields and the probe band stay out of every existing key at their defaults
-    assert "draws" not in canonical(tiny) and "band" not in canonical(tiny.probe)
+    run = registered(em, tiny)["run"]
+    assert (run["draws"], run["matched_draws"], run["noise_runs"]) == (2, 4, 2)  # task version 3
+    assert registered(em, nat)["run"]["matched_draws"] == 2
+    # the Scale's size fields and the probe band stay out of every existing key at their defaults
+    smoke = get_scale("smoke")
+    assert "draws" not in canonical(smoke) and "band" not in canonical(tiny.probe)
     assert '"band"' in canonical(nat.probe)
 
 
