@@ -10,7 +10,6 @@ model.StableLayerNorm), so the claims then simply find it there; nothing else ch
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
@@ -79,7 +78,7 @@ def train_baselines(
         f"training {len(todo)} baselines, {n_jobs} at a time on {threads} thread(s) each: "
         + ", ".join(s.name for s in todo)
     )
-    args = [(s, str(Path(store.root)), threads) for s in todo]
+    args = [(s, str(store.root), threads) for s in todo]
     desc = f"baselines ({len(todo)} runs)"
     if ex.current().kind == "ray":
         ex.run_ray(_worker, args, [s.name for s in todo], cpus=threads, gpus=0, desc=desc, progress=progress)

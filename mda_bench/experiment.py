@@ -83,14 +83,18 @@ def prepare(scale: Scale, store: Store, cfg: ExperimentConfig, log=print) -> Exp
 def prepare_seeds(scale: Scale, store: Store, cfg: ExperimentConfig, log=print) -> list[Experiment]:
     """One Experiment per independent baseline (init and order seeds both offset by j): each
     has its own data order, training run, attribution, window rows and branches."""
-    from dataclasses import replace
-
     out = []
-    for j in range(cfg.seeds):
-        one = replace(cfg, seed=cfg.seed + j, order_seed=cfg.order_seed + j)
+    for j, one in enumerate(seed_configs(cfg)):
         log(f"baseline {j + 1}/{cfg.seeds}: init seed {one.seed}, order seed {one.order_seed}")
         out.append(prepare(scale, store, one, log=log))
     return out
+
+
+def seed_configs(cfg: ExperimentConfig) -> list[ExperimentConfig]:
+    """The config of each independent baseline: baseline j has init and order seeds offset by j."""
+    from dataclasses import replace
+
+    return [replace(cfg, seed=cfg.seed + j, order_seed=cfg.order_seed + j) for j in range(cfg.seeds)]
 
 
 def targeted_job(exp: Experiment, operation: str, selection: str) -> Job:

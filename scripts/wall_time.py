@@ -68,22 +68,21 @@ def collect(reports: Path, store: Path) -> list[dict]:
             seen.add(key)
             part = "baselines" if key.startswith("train/") else "branches"
             rows.append({"claim": claim, "part": part, "key": key, **_cost(manifest(store, key))})
-    runs = {r["key"].split("/", 1)[1]: r["claim"] for r in rows}
+    runs = {r["key"].split("/", 1)[1] for r in rows}
     for claim, key in attributions:
         if key not in seen:  # each seed's attribution, named by the report
             seen.add(key)
             rows.append({"claim": claim, "part": "attribution", "key": key, **_cost(manifest(store, key))})
     # ICL curves are not named by the reports: per run, the newest curve stored (an older one
     # may hold another set of checkpoints, from before a protocol change)
-    newest: dict[str, tuple[float, Path]] = {}
+    newest: dict[str, tuple[float, str, dict]] = {}
     for m in (store / "icl").glob("*/manifest.json"):
-        owner = json.loads(m.read_text())["config"].get("run")
-        if owner in runs and (owner not in newest or m.stat().st_mtime > newest[owner][0]):
-            newest[owner] = (m.stat().st_mtime, m)
-    for _, m in newest.values():
         info = json.loads(m.read_text())
-        key = f"icl/{m.parent.name}"  # computed by induction-icl-link, for runs others trained
-        rows.append({"claim": "induction-icl-link", "part": "icl", "key": key, **_cost(info)})
+        owner, mtime = info["config"].get("run"), m.stat().st_mtime
+        if owner in runs and (owner not in newest or mtime > newest[owner][0]):
+            newest[owner] = (mtime, m.parent.name, info)
+    for _, name, info in newest.values():  # computed by induction-icl-link, for runs others trained
+        rows.append({"claim": "induction-icl-link", "part": "icl", "key": f"icl/{name}", **_cost(info)})
     return rows
 
 

@@ -118,7 +118,7 @@ def run(
     from ..baseline_pool import BaselineSpec, train_baselines
     from ..claim_report import write_report, write_summary
     from ..executor import current
-    from ..experiment import ExperimentConfig, prepare_seeds
+    from ..experiment import ExperimentConfig, prepare_seeds, seed_configs
     from ..protocol import describe
     from ..store import config_key
 
@@ -159,7 +159,7 @@ def run(
     )
     st = open_store(store)
     # every from-scratch run the chosen claims need, `--jobs` at a time (mda_bench/baseline_pool.py)
-    specs = [BaselineSpec(sc, sc, cfg.seed + j, cfg.order_seed + j) for j in range(cfg.seeds)]
+    specs = [BaselineSpec(sc, sc, c.seed, c.order_seed) for c in seed_configs(cfg)]
     for cid in chosen:
         extra = getattr(TASKS[cid], "extra_baselines", None)
         if extra is not None and cid not in missing and cid not in skipped:
