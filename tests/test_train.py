@@ -72,6 +72,37 @@ def test_one_and_two_threads_train_identical_weights(micro, micro_data, tmp_path
     assert one.records == two.records
 
 
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="known, open: at tiny's 4,096 tokens a step the weight-gradient matmuls (a sum over "
+    "tokens) are split across threads, so 1 and 2 threads give gradients ~1e-9 apart "
+    "(docs/determinism.md); strict, so a fix makes this test fail until the marker goes",
+)
+def test_one_and_two_threads_give_the_same_gradients_at_tiny_step_size():
+    """One `tiny` step's gradients on 1 and on 2 threads (micro's steps are too small for the
+    matmul library to split the sum over tokens, so the micro training test cannot see this)."""
+    tiny = SCALES["tiny"]
+    tokens = torch.randint(
+        0,
+        tiny.model.vocab_size,
+        (tiny.train.batch_size, tiny.model.ctx),
+        generator=torch.Generator().manual_seed(0),
+    )
+    grads = []
+    before = torch.get_num_threads()
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            model = build_model(tiny.model, 0)
+            loss = weighted_loss(row_losses(model, tokens), torch.ones(len(tokens)), len(tokens))
+            loss.backward()
+            grads.append({n: p.grad for n, p in model.named_parameters()})
+    finally:
+        torch.set_num_threads(before)
+    assert _same(*grads)
+
+
 def test_stable_layer_norm_matches_torch_and_loads_the_same_state(micro):
     from mda_bench.model import StableLayerNorm
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import click
 
 from ..claims import CLAIM_IDS
@@ -183,7 +185,10 @@ def run(
         if cid in missing or cid in skipped:
             say(f"{cid}: {skipped.get(cid, 'not implemented yet')}; skipped")
             continue
+        began = time.monotonic()
         result = TASKS[cid].run(exps, n_jobs=jobs)
+        # in the log with a timestamp: where a long `run all` spent its hours
+        say(f"{cid}: {result.verdict.verdict} after {_minutes(time.monotonic() - began)}")
         if not ranks.is_writer():  # under torchrun rank 0 writes the reports
             continue
         protocol = describe(TASKS[cid], cfg, sc)
@@ -195,3 +200,8 @@ def run(
         return
     label = f"scale `{sc.name}`, unit `{unit}`, attribution `{strategy}`"
     click.echo(f"summary: {write_summary(out_dir, {c: TASKS[c].CLAIM for c in TASKS}, label)}")
+
+
+def _minutes(seconds: float) -> str:
+    whole = round(seconds)
+    return f"{whole // 60} min {whole % 60} s"
