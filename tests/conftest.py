@@ -7,6 +7,7 @@ loads) and 2 threads, so any x86 machine computes the same bits as the one that 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 
@@ -24,6 +25,18 @@ from mda_bench.store import Store  # noqa: E402
 
 # the smallest control sizes a claim accepts: the tests' claim runs stay seconds long
 FEW_DRAWS = ("--draws", "2", "--matched-draws", "2", "--noise-runs", "2")
+
+
+@contextlib.contextmanager
+def torch_threads(n: int):
+    """torch on n threads inside the block, the suite's 2 restored after it (even on error):
+    later tests compare trained numbers with golden files made on 2 threads."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from conftest import torch_threads
 
 from mda_bench.device import Runtime
 from mda_bench.distributed import distributed_train_step, rank_rows
@@ -66,12 +67,9 @@ def test_rank_rows_cover_the_step_exactly_once():
 
 @pytest.fixture
 def one_thread():
-    """One torch thread for the comparison, restored afterwards: later tests compare trained
-    numbers with golden files made on 2 threads."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    """One torch thread for the comparison (conftest.torch_threads restores the suite's 2)."""
+    with torch_threads(1):
+        yield
 
 
 @pytest.mark.parametrize("world", [2])

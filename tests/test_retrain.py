@@ -3,6 +3,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import torch_threads
 from safetensors.torch import load_file
 
 from mda_bench import interventions as iv
@@ -70,15 +71,11 @@ def test_parallel_jobs_give_the_same_branches_as_serial(micro, micro_data, base,
     window = iv.Window(20, 30, B)
     sel = np.arange(22 * B, 22 * B + 2)
     jobs = [_job("remove", iv.remove(n, sel), sel), _job("reorder", iv.reorder(n, window, seed=1))]
-    torch_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         serial = retrain_all(micro, store, micro_data, run, window, 40, jobs, progress=False)
         for b in serial:
             shutil.rmtree(b.path)
         parallel = retrain_all(micro, store, micro_data, run, window, 40, jobs, n_jobs=2, progress=False)
-    finally:
-        torch.set_num_threads(torch_threads)
     assert [b.records for b in parallel] == [b.records for b in serial]
     # the thread count that bit-identity depends on is recorded with each branch
     assert all(json.loads((b.path / "manifest.json").read_text())["torch_threads"] == 1 for b in parallel)

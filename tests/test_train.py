@@ -3,6 +3,7 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+from conftest import torch_threads
 from safetensors.torch import load_file
 
 from mda_bench.model import build_model, n_params
@@ -58,14 +59,10 @@ def test_finished_run_is_reused_not_retrained(micro, micro_data, tmp_path):
 
 def test_one_and_two_threads_train_identical_weights(micro, micro_data, tmp_path):
     """StableLayerNorm keeps every reduction thread-count independent: same bits on 1 and 2."""
-    before = torch.get_num_threads()
-    try:
-        torch.set_num_threads(1)
+    with torch_threads(1):
         one = train_stage(micro, Store(tmp_path / "one"), micro_data, progress=False)
-        torch.set_num_threads(2)
+    with torch_threads(2):
         two = train_stage(micro, Store(tmp_path / "two"), micro_data, progress=False)
-    finally:
-        torch.set_num_threads(before)
     assert (one.manifest["torch_threads"], two.manifest["torch_threads"]) == (1, 2)
     assert one.manifest["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     assert _same(_final_weights(one), _final_weights(two))
@@ -90,16 +87,12 @@ def test_one_and_two_threads_give_the_same_gradients_at_tiny_step_size():
         generator=torch.Generator().manual_seed(0),
     )
     grads = []
-    before = torch.get_num_threads()
-    try:
-        for threads in (1, 2):
-            torch.set_num_threads(threads)
+    for threads in (1, 2):
+        with torch_threads(threads):
             model = build_model(tiny.model, 0)
             loss = weighted_loss(row_losses(model, tokens), torch.ones(len(tokens)), len(tokens))
             loss.backward()
-            grads.append({n: p.grad for n, p in model.named_parameters()})
-    finally:
-        torch.set_num_threads(before)
+        grads.append({n: p.grad for n, p in model.named_parameters()})
     assert _same(*grads)
 
 
