@@ -1,17 +1,15 @@
 """Independent from-scratch baselines trained side by side before the claims read them.
 
 `run all --scale tiny --jobs 2` needs five from-scratch runs (three seeds, two ladder rungs).
-Trained one after the other, each on both cores, they took 24 minutes; a model this small gains
-little from a second thread, so one thread per run and `--jobs` runs at a time finish sooner.
-Each run lands in the store under the key it always has (the thread count changes no bits:
-model.StableLayerNorm), so the claims then simply find it there; nothing else changes.
+Every run trains on `Runtime.threads` threads (default 1: the count moves a `tiny` step's
+weight gradients in the last bits), so a claim that reached them one at a time would leave
+the other cores idle; here `--jobs` of them train at once. Each run lands in the store under
+the key it always has, so the claims then simply find it there; nothing else changes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import torch
 
 from .pipeline import prepare_data, train_config, train_stage
 from .scales import Scale
@@ -45,8 +43,7 @@ def pooled(scale: Scale, n_jobs: int) -> bool:
 
 def _worker(args) -> str:
     """A process-pool (or Ray) entry point: train one baseline into the store."""
-    spec, root, threads = args
-    torch.set_num_threads(threads)
+    spec, root = args
     store = Store(root)
     data = prepare_data(spec.data_scale, store, order_seed=spec.order_seed, log=lambda m: None)
     train_stage(spec.scale, store, data, init_seed=spec.init_seed, progress=False)
@@ -71,14 +68,14 @@ def train_baselines(
         if done is None and key not in seen:  # a spec listed twice is trained once
             seen.add(key)
             todo.append(s)
-    if len(todo) < 2:  # one run gains nothing from a pool: the claim trains it on every core
+    if len(todo) < 2:  # one run gains nothing from a pool: the claim trains it when it gets there
         return []
-    threads = max(1, torch.get_num_threads() // n_jobs)
+    threads = specs[0].scale.runtime.threads
     log(
         f"training {len(todo)} baselines, {n_jobs} at a time on {threads} thread(s) each: "
         + ", ".join(s.name for s in todo)
     )
-    args = [(s, str(store.root), threads) for s in todo]
+    args = [(s, str(store.root)) for s in todo]
     desc = f"baselines ({len(todo)} runs)"
     if ex.current().kind == "ray":
         ex.run_ray(_worker, args, [s.name for s in todo], cpus=threads, gpus=0, desc=desc, progress=progress)

@@ -3,7 +3,7 @@
 A branch run is a pure function of its arguments whose output lands atomically in the store
 under its key (store.compute: a lock per key, a `.partial` folder renamed into place), so the
 store is the only state an executor shares. Any executor therefore gives the same keys and the
-same bits (thread count per run included: StableLayerNorm makes it irrelevant), a retried or
+same bits (every run on `Runtime.threads` threads, whatever runs it), a retried or
 repeated task reuses what is there, and a killed run resumes from its checkpoints.
 
 `--executor ray` submits every run as a Ray task with `num_cpus` = the run's threads (or

@@ -12,7 +12,7 @@ from . import ranks
 from .categories import CLASSIFIER_VERSION
 from .checkpoint_io import read_records
 from .corpus import Document, build_corpus, category_shares, corpus_hash
-from .device import facts
+from .device import check_threads, facts, pinned_threads
 from .errors import MdaError
 from .progress import progress_bar
 from .scales import Scale
@@ -21,7 +21,7 @@ from .stream import TokenStream, build_stream, load_tokenizer, stream_summary, t
 from .train import cpu_facts, train_run
 
 DATA_VERSION = 2
-TRAIN_VERSION = 2  # 2: StableLayerNorm (thread-count independent bits)
+TRAIN_VERSION = 2  # 2: StableLayerNorm (LayerNorm's own sums no longer depend on the thread count)
 
 
 @dataclass
@@ -164,6 +164,10 @@ def train_stage(
     cfg = train_config(scale, data, init_seed, weights)
 
     def build(part: Path) -> dict | None:
+        with pinned_threads(scale.runtime):  # the manifest records the count it trained on
+            return _build(part)
+
+    def _build(part: Path) -> dict | None:
         if weights is not None and ranks.is_writer():
             np.save(part / "weights.npy", weights)
         with progress_bar(scale.train.steps, f"train {scale.name}", "step", enabled=progress) as bar:
@@ -197,4 +201,6 @@ def train_stage(
     if done is None:
         return None
     key = done.name
-    return Run(key, done, read_records(done / "ckpt"), read_json(done / "manifest.json"))
+    manifest = read_json(done / "manifest.json")
+    check_threads(scale.runtime, manifest, f"training run {done}")
+    return Run(key, done, read_records(done / "ckpt"), manifest)

@@ -13,11 +13,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from . import ranks
 from .checkpoint_io import read_records
-from .device import Runtime, facts
+from .device import Runtime, check_threads, facts, pinned_threads
 from .errors import MdaError
 from .interventions import Plan, Window
 from .pipeline import Data, Run
@@ -27,7 +26,7 @@ from .store import Store, read_json
 from .stream import TokenStream
 from .train import cpu_facts, train_run
 
-RETRAIN_VERSION = 2  # 2: StableLayerNorm (thread-count independent bits)
+RETRAIN_VERSION = 2  # 2: StableLayerNorm (LayerNorm's own sums no longer depend on the thread count)
 
 
 @dataclass(frozen=True)
@@ -97,6 +96,10 @@ def _train_one(
             bar.update(1)
 
     def build(part: Path) -> dict:
+        with pinned_threads(scale.runtime):  # the manifest records the count it trained on
+            return _build(part)
+
+    def _build(part: Path) -> dict:
         if not branch.is_dir():
             raise MdaError(f"baseline {baseline.path} has no checkpoint at the window start {window.start}")
         if ranks.is_writer():  # under torchrun every rank trains, rank 0 writes
@@ -115,7 +118,7 @@ def _train_one(
             "spec": asdict(job.spec),
             "n_selected": len(job.selected),
             **facts(scale.runtime),
-            **cpu_facts(),  # --jobs N trains each branch on cores // N threads
+            **cpu_facts(),  # Runtime.threads, whatever --jobs is
         }
 
     return store.compute("retrain", cfg, build, collective=True).name
@@ -125,8 +128,7 @@ def _worker(args) -> str:
     """A process-pool entry point: reload the stream from the store, train one branch."""
     from .pipeline import reopen_stream
 
-    scale, root, data_path, baseline, window, horizon, job, branch, threads = args
-    torch.set_num_threads(threads)
+    scale, root, data_path, baseline, window, horizon, job, branch = args
     stream = reopen_stream(scale, Path(data_path))
     return _train_one(scale, Store(root), stream, baseline, window, horizon, job, branch)
 
@@ -155,8 +157,8 @@ def retrain_all(
     """Train every job's branch (reusing stored ones) and load them, in the jobs' order.
 
     With n_jobs > 1 the branches train in that many processes (or, under `--executor ray`, as
-    Ray tasks), each with an equal share of torch's threads. Every executor gives the same keys
-    and bits (mda_bench/executor.py).
+    Ray tasks), each on `Runtime.threads` threads as a serial run is. Every executor gives the
+    same keys and bits (mda_bench/executor.py).
     """
 
     def stored(job: Job) -> Path | None:
@@ -173,15 +175,12 @@ def retrain_all(
         from . import executor as ex
 
         ranks.check_serial(n_jobs, ex.current().kind)
-        threads = max(1, torch.get_num_threads() // n_jobs)
-        args = [
-            (scale, str(store.root), str(data.path), baseline, window, horizon, j, branch, threads)
-            for j in uniq
-        ]
+        args = [(scale, str(store.root), str(data.path), baseline, window, horizon, j, branch) for j in uniq]
         if ex.current().kind == "ray":  # every run a Ray task, whatever --jobs
             gpus = 1 if scale.runtime.device == "cuda" else 0
             names = [j.spec.name for j in uniq]
-            ex.run_ray(_worker, args, names, cpus=threads, gpus=gpus, desc=desc, progress=progress)
+            cpus = scale.runtime.threads if gpus == 0 else 1
+            ex.run_ray(_worker, args, names, cpus=cpus, gpus=gpus, desc=desc, progress=progress)
         elif n_jobs <= 1:
             with progress_bar(len(uniq) * per_run, desc, "step", enabled=progress) as bar:
                 for job in uniq:
@@ -192,6 +191,7 @@ def retrain_all(
     out = []
     for job in jobs:
         key, done = store.lookup("retrain", _config(baseline, window, horizon, job.plan, scale.runtime))
+        check_threads(scale.runtime, read_json(done / "manifest.json"), f"branch {done}")
         out.append(Branch(job.spec, key, done, read_records(done / "ckpt"), job.selected))
     return out
 

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from . import ranks
 from .checkpoint_io import load_checkpoint, read_records, save_checkpoint, write_eval
-from .device import Runtime, deterministic
+from .device import Runtime, deterministic, pinned_threads
 from .errors import MdaError
 from .heads import icl_and_loss, make_probe, probe_model
 from .interventions import Plan
@@ -134,8 +134,17 @@ def train_run(
     Under torchrun (mda_bench/ranks.py) every rank calls this with the same arguments and the
     same folder: each trains its slice of every step's rows, rank 0 alone evaluates and writes.
     """
-    cfg, rt = scale.train, scale.runtime
+    rt = scale.runtime
     deterministic(rt)
+    with pinned_threads(rt):  # a tiny step's weight gradients depend on the thread count
+        return _train_loop(
+            scale, stream, run_dir, init_seed, weights, stop_after, on_step, plan, branch_from, end_step
+        )
+
+
+def _train_loop(scale, stream, run_dir, init_seed, weights, stop_after, on_step, plan, branch_from, end_step):
+    """train_run's body, on the pinned thread count."""
+    cfg, rt = scale.train, scale.runtime
     if stream.n_rows < cfg.steps * cfg.batch_size:
         raise MdaError(f"stream has {stream.n_rows} rows, training needs {cfg.steps * cfg.batch_size}")
     if plan is None:
@@ -249,11 +258,25 @@ def apply_update(model, opt, cfg: TrainConfig) -> None:
 
 
 def cpu_facts() -> dict:
-    """What CPU bits depend on besides seeds (docs/determinism.md): recorded in every run's
-    manifest. The thread count no longer changes them (StableLayerNorm); the vector-kernel
-    level can (the CLI pins AVX2 on x86 unless ATEN_CPU_CAPABILITY says otherwise)."""
+    """What CPU bits depend on besides seeds (docs/determinism.md), recorded in every run's
+    manifest: the thread count (pinned to Runtime.threads while a run trains), the vector-kernel
+    level (the CLI pins AVX2 on x86 unless ATEN_CPU_CAPABILITY says otherwise), the CPU's name."""
     capability = torch.backends.cpu.get_cpu_capability()
-    return {"torch_threads": torch.get_num_threads(), "cpu_capability": capability}
+    return {"torch_threads": torch.get_num_threads(), "cpu_capability": capability, "cpu_model": cpu_model()}
+
+
+def cpu_model() -> str:
+    """The CPU's name (an Intel and an AMD x86 at the same kernel level need not give the same
+    bits: the matrix library picks kernels per CPU)."""
+    import platform
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def _record(step: int, scores: dict, train_loss: float | None) -> dict:

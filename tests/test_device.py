@@ -44,6 +44,14 @@ def test_runtime_enters_store_keys_only_off_the_cpu_default(micro, micro_data):
 
     assert '"runtime"' not in canonical(micro) and '"runtime"' in canonical(_with(micro, precision="bf16"))
     assert facts(Runtime())["device"] == "cpu"
+    # threads: in the key only off 1, so CUDA keys from before the field stay as they were
+    assert "threads" not in _with(micro, precision="bf16").runtime.key_part()["runtime"]
+    assert Runtime(threads=2).key_part()["runtime"]["threads"] == 2
+    assert '"threads"' not in canonical(_with(micro, precision="bf16"))
+    assert Runtime(threads=2).is_default  # the same computation, on another count
+    with pytest.raises(MdaError, match="--threads must be >= 1"):
+        Runtime(threads=0).validate()
+    assert resolve("cpu", threads=3).threads == 3
 
 
 def _one_step(micro, micro_data, rt: Runtime, weights: np.ndarray, n_rows: int = 8):
@@ -54,11 +62,14 @@ def _one_step(micro, micro_data, rt: Runtime, weights: np.ndarray, n_rows: int =
     for g in opt.param_groups:
         g["lr"] = 1e-3
     losses = train_step(model, opt, toks, weights.astype(np.float32), cfg, rt)
-    return losses, {n: p.detach().clone() for n, p in model.named_parameters()}
+    return losses, {n: p.grad.clone() for n, p in model.named_parameters()}
 
 
 @pytest.mark.parametrize("zero", [False, True])
 def test_micro_batches_give_the_whole_batch_update(micro, micro_data, zero):
+    """The step's accumulated gradient, which the update is a function of: compared after
+    AdamW's first step, a weight whose gradient is near AdamW's eps (1e-8) moves by ~1e-6 for a
+    rounding-level gradient difference (seen on an AMD EPYC, not on an Intel Xeon)."""
     w = np.ones(8)
     if zero:
         w[[2, 5]] = 0.0  # zero-weight rows stay exact under accumulation
@@ -67,10 +78,10 @@ def test_micro_batches_give_the_whole_batch_update(micro, micro_data, zero):
         losses, got = _one_step(micro, micro_data, Runtime(micro_batch=mb), w)
         torch.testing.assert_close(losses, ref_losses, atol=1e-6, rtol=0)
         for name in ref:
-            torch.testing.assert_close(got[name], ref[name], atol=1e-6, rtol=0, msg=name)
-    # and the update is not the same as one without those rows' weight (the test can fail)
+            torch.testing.assert_close(got[name], ref[name], atol=1e-7, rtol=0, msg=name)
+    # and the gradient is not the same as one without those rows' weight (the test can fail)
     _, other = _one_step(micro, micro_data, Runtime(micro_batch=2), np.r_[np.zeros(1), np.ones(7)])
-    assert any(not torch.allclose(other[n], ref[n], atol=1e-7) for n in ref)
+    assert any(not torch.allclose(other[n], ref[n], atol=1e-5) for n in ref)
 
 
 def test_micro_batches_keep_augmented_rows_beyond_the_batch(micro, micro_data):

@@ -1,4 +1,5 @@
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -6,11 +7,13 @@ import torch
 from conftest import torch_threads
 from safetensors.torch import load_file
 
+from mda_bench.device import Runtime
 from mda_bench.model import build_model, n_params
 from mda_bench.pipeline import train_stage
 from mda_bench.scales import SCALES
 from mda_bench.store import Store
-from mda_bench.train import checkpoint_steps, lr_at, row_losses, weighted_loss
+from mda_bench.stream import TokenStream
+from mda_bench.train import checkpoint_steps, lr_at, row_losses, train_run, weighted_loss
 
 
 def _final_weights(run):
@@ -54,46 +57,60 @@ def test_finished_run_is_reused_not_retrained(micro, micro_data, tmp_path):
     first = train_stage(micro, store, micro_data, progress=False)
     again = train_stage(micro, store, micro_data, progress=False)
     assert first.path == again.path and first.manifest == again.manifest
-    assert first.manifest["torch_threads"] == torch.get_num_threads()
+    assert torch.get_num_threads() == 2  # the suite's count (conftest) ...
+    assert first.manifest["torch_threads"] == 1  # ... but a run trains on Runtime.threads
 
 
 def test_one_and_two_threads_train_identical_weights(micro, micro_data, tmp_path):
-    """StableLayerNorm keeps every reduction thread-count independent: same bits on 1 and 2."""
-    with torch_threads(1):
-        one = train_stage(micro, Store(tmp_path / "one"), micro_data, progress=False)
-    with torch_threads(2):
-        two = train_stage(micro, Store(tmp_path / "two"), micro_data, progress=False)
+    """StableLayerNorm keeps every reduction of a micro step thread-count independent: asked
+    for 2 threads (another key), micro still trains the same bits as on the default 1."""
+    one = train_stage(micro, Store(tmp_path / "one"), micro_data, progress=False)
+    two_rt = dataclasses.replace(micro, runtime=Runtime(threads=2))
+    two = train_stage(two_rt, Store(tmp_path / "two"), micro_data, progress=False)
     assert (one.manifest["torch_threads"], two.manifest["torch_threads"]) == (1, 2)
+    assert one.key != two.key  # off the default, the count is part of the key
     assert one.manifest["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     assert _same(_final_weights(one), _final_weights(two))
     assert one.records == two.records
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="known, open: at tiny's 4,096 tokens a step the weight-gradient matmuls (a sum over "
-    "tokens) are split across threads, so 1 and 2 threads give gradients ~1e-9 apart "
-    "(docs/determinism.md); strict, so a fix makes this test fail until the marker goes",
-)
-def test_one_and_two_threads_give_the_same_gradients_at_tiny_step_size():
-    """One `tiny` step's gradients on 1 and on 2 threads (micro's steps are too small for the
-    matmul library to split the sum over tokens, so the micro training test cannot see this)."""
+def _tiny_steps(tmp_path, runtime: Runtime) -> tuple[dict, set[int]]:
+    """Three `tiny`-sized steps (64 rows of 64 tokens) on random tokens: the size at which MKL
+    may split a weight gradient's sum over tokens between threads. Returns the weights and
+    optimizer state after them, and the thread counts torch had at each step."""
     tiny = SCALES["tiny"]
-    tokens = torch.randint(
-        0,
-        tiny.model.vocab_size,
-        (tiny.train.batch_size, tiny.model.ctx),
-        generator=torch.Generator().manual_seed(0),
+    n, ctx = 3 * tiny.train.batch_size, tiny.model.ctx
+    rng = np.random.default_rng(0)
+    stream = TokenStream(
+        chunks=rng.integers(0, tiny.model.vocab_size, (n, ctx)).astype(np.int32),
+        chunk_cats=np.zeros((n, 1), np.int32),
+        chunk_doc_ptr=np.zeros(n + 1, np.int64),
+        chunk_doc_ids=np.zeros(0, np.int64),
+        order=np.arange(n),
+        heldout=rng.integers(0, tiny.model.vocab_size, (4, ctx)).astype(np.int32),
     )
-    grads = []
-    for threads in (1, 2):
-        with torch_threads(threads):
-            model = build_model(tiny.model, 0)
-            loss = weighted_loss(row_losses(model, tokens), torch.ones(len(tokens)), len(tokens))
-            loss.backward()
-        grads.append({n: p.grad for n, p in model.named_parameters()})
-    assert _same(*grads)
+    train = dataclasses.replace(tiny.train, steps=3, ckpt_every=3, log_until=0, eval_every=0)
+    seen: set[int] = set()
+    scale = dataclasses.replace(tiny, train=train, runtime=runtime)
+    train_run(scale, stream, tmp_path, on_step=lambda step, loss: seen.add(torch.get_num_threads()))
+    last = tmp_path / "ckpt" / "step-000003"
+    return {**load_file(str(last / "model.safetensors")), **load_file(str(last / "optim.safetensors"))}, seen
+
+
+def test_a_run_trains_on_its_pinned_thread_count_whatever_the_process_has(tmp_path):
+    """Whether the thread count moves a `tiny` step's bits is MKL's choice per CPU (on one
+    Intel Xeon 1 and 2 threads gave weight gradients 1e-9 apart, on an AMD EPYC the same bits;
+    docs/determinism.md), so a run pins its count: started from a 1- and a 2-thread process it
+    trains on Runtime.threads, gives the same weights and optimizer state, and hands the
+    process its own count back."""
+    with torch_threads(1):
+        from_one, seen_one = _tiny_steps(tmp_path / "a", Runtime())
+    with torch_threads(2):
+        from_two, seen_two = _tiny_steps(tmp_path / "b", Runtime())
+        assert torch.get_num_threads() == 2
+        _, seen_asked = _tiny_steps(tmp_path / "c", Runtime(threads=2))
+    assert (seen_one, seen_two, seen_asked) == ({1}, {1}, {2})
+    assert _same(from_one, from_two)
 
 
 def test_stable_layer_norm_matches_torch_and_loads_the_same_state(micro):
@@ -178,3 +195,17 @@ def test_eval_every_scores_between_checkpoints_without_weights(micro, micro_data
     assert config_key(cfg) == config_key(
         {**cfg, "train": {k: v for k, v in dataclasses.asdict(micro.train).items() if k != "eval_every"}}
     )
+
+
+def test_a_stored_run_from_another_thread_count_is_refused_not_reused(micro, micro_data, tmp_path):
+    """A store written before threads were pinned holds 2-thread runs under today's 1-thread
+    keys: reusing one would mix two computations' bits, so it is refused with one line."""
+    from mda_bench.errors import MdaError
+    from mda_bench.store import read_json
+
+    store = Store(tmp_path)
+    run = train_stage(micro, store, micro_data, progress=False)
+    manifest = read_json(run.path / "manifest.json")
+    (run.path / "manifest.json").write_text(json.dumps({**manifest, "torch_threads": 2}))
+    with pytest.raises(MdaError, match=r"computed on 2 CPU threads but its key means 1.*--threads 2"):
+        train_stage(micro, store, micro_data, progress=False)

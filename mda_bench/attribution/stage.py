@@ -20,14 +20,14 @@ import torch
 
 from ..categories import CATEGORIES
 from ..checkpoint_io import load_checkpoint
-from ..device import Runtime, facts
+from ..device import Runtime, check_threads, facts, pinned_threads
 from ..errors import MdaError
 from ..heads import locate_unit, make_probe
 from ..model import build_model
 from ..pipeline import Data, Run
 from ..scales import Scale
 from ..store import Store, read_json
-from ..train import row_losses
+from ..train import cpu_facts, row_losses
 from .score import InfluenceConfig, influence_scores, kronfluence_arguments, plain_args
 from .task import UNIT_PROBES
 
@@ -175,6 +175,12 @@ def attribute_stage(
     at = end if at_step is None else at_step
 
     def build(part: Path) -> dict:
+        # the fitted factors are sums over the window's tokens, split between threads like a
+        # training step's weight gradients: pinned, and recorded in the manifest
+        with pinned_threads(scale.runtime):
+            return _build(part)
+
+    def _build(part: Path) -> dict:
         B = scale.train.batch_size
         row_ids = np.arange(start * B, end * B)
         rows = WindowRows(data.stream, row_ids)
@@ -224,10 +230,13 @@ def attribute_stage(
             "influence_seconds": round(seconds, 2),
             "corpus_hash": data.corpus_hash,
             **facts(scale.runtime),
+            **cpu_facts(),
         }
 
     done = store.compute("attribution", cfg, build, fresh=True)
-    return load_attribution(done)
+    got = load_attribution(done)
+    check_threads(scale.runtime, got.manifest, f"attribution {done}")
+    return got
 
 
 def _table(data: Data, row_ids: np.ndarray, B: int, scores: np.ndarray, losses: np.ndarray) -> list[dict]:

@@ -1,5 +1,5 @@
 """Options a command keeps in the click context instead of receiving them: how it computes
-(--device, --precision, --micro-batch), where a pythia-* scale's files are, and where branch
+(--device, --precision, --micro-batch, --threads), where a pythia-* scale's files are, and where branch
 runs execute. `override` (options.py) applies the first two to the scale."""
 
 from __future__ import annotations
@@ -14,11 +14,14 @@ from ..scales import Scale
 
 
 def runtime() -> Runtime:
-    """The Runtime that --device, --precision and --micro-batch of this command ask for."""
+    """The Runtime that --device, --precision, --micro-batch and --threads of this command ask for."""
     ctx = click.get_current_context(silent=True)
     meta = ctx.meta if ctx is not None else {}
     return resolve(
-        meta.get("mda.device", "auto"), meta.get("mda.precision", "fp32"), meta.get("mda.micro_batch", 0)
+        meta.get("mda.device", "auto"),
+        meta.get("mda.precision", "fp32"),
+        meta.get("mda.micro_batch", 0),
+        threads=meta.get("mda.threads", 1),
     )
 
 
@@ -68,7 +71,7 @@ def _context_options(f, specs: list[tuple[str, dict]]):
 
 
 def runtime_options(f):
-    """--device, --precision, --micro-batch: how a run computes."""
+    """--device, --precision, --micro-batch, --threads: how a run computes."""
     return _context_options(
         f,
         [
@@ -98,6 +101,16 @@ def runtime_options(f):
                     "type": click.IntRange(min=0),
                     "help": "Rows per forward/backward pass, gradients accumulated exactly "
                     "(0: the whole step).",
+                },
+            ),
+            (
+                "--threads",
+                {
+                    "default": 1,
+                    "show_default": True,
+                    "type": click.IntRange(min=1),
+                    "help": "CPU threads of each training run and attribution, whatever --jobs is "
+                    "(the count moves the last bits, so off 1 it is part of a result's key).",
                 },
             ),
         ],

@@ -89,8 +89,8 @@ def report_dir(reports: str, scale: Scale, unit: str, strategy: str = "ekfac") -
 
 def command_line(head: str) -> str:
     """The command that reproduces a report: `mda-bench HEAD` plus every option not at its
-    default, where things are written (--store, --reports) and --jobs included (--jobs sets
-    each branch's thread count, which moves float rounding; docs/determinism.md)."""
+    default, where things are written (--store, --reports) and --jobs included (it changes no
+    result, threads being pinned, but says how the wall time in the report was spent)."""
     ctx = click.get_current_context()
     parts = [f"mda-bench {head}", f"--scale {ctx.params['scale']}"]
     for p in ctx.command.params:
