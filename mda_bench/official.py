@@ -25,6 +25,7 @@ import torch
 from . import ranks
 from .checkpoint_io import save_checkpoint, write_eval
 from .checkpoints import find_revisions, load_revision
+from .device import pinned_threads
 from .errors import MdaError
 from .progress import progress_bar
 from .scales import Scale
@@ -180,6 +181,10 @@ def branch_point(scale: Scale, store: Store, data, run, step: int, log=print) ->
     cfg.update(scale.runtime.key_part())
 
     def build(part: Path) -> dict:
+        with pinned_threads(scale.runtime):  # rebuilt moments are sums of gradients, as in training
+            return _build(part)
+
+    def _build(part: Path) -> dict:
         model = revision_model(scale, run, step)
         opt = make_optimizer(model, scale.train)
         if step == 0:  # AdamW's state before the first update is its zeros: nothing to rebuild

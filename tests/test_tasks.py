@@ -2,6 +2,7 @@
 
 import json
 import os
+import platform
 import re
 from pathlib import Path
 
@@ -107,14 +108,29 @@ def test_random_null_verdicts():
     assert np.mean(s["noise"]) == 0 and len(s["random"]) == 8
 
 
-NUM = re.compile(r"[-+]?\d+(?:\.\d+)?")
+NUM = re.compile(r"[-+]?(?:\d+(?:\.\d+)?|nan|inf)")
 
 
-def _same_within(text: str, golden: str, rel: float = 0.02, abs_: float = 0.02) -> None:
-    """Same markdown with every number equal within a tolerance (rounding on other CPUs)."""
+def _same_within(text: str, golden: str, rel: float = 0.02, abs_: float = 0.02, numbers: bool = True) -> None:
+    """Same markdown with every number equal within a tolerance (float rounding), or with
+    `numbers=False` the same markdown but for its numbers."""
     assert NUM.sub("#", text) == NUM.sub("#", golden)
-    for a, b in zip(NUM.findall(text), NUM.findall(golden)):
-        assert float(a) == pytest.approx(float(b), rel=rel, abs=abs_), (a, b)
+    if numbers:
+        for a, b in zip(NUM.findall(text), NUM.findall(golden)):
+            assert float(a) == pytest.approx(float(b), rel=rel, abs=abs_, nan_ok=True), (a, b)
+
+
+def cpu_vendor() -> str:
+    """`intel`, `amd` or the machine's architecture: MKL takes other kernels on other CPUs,
+    and 1,500 steps of training turn their last-bit differences into other onsets."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("vendor_id"):
+                v = line.split(":", 1)[1].strip()
+                return {"GenuineIntel": "intel", "AuthenticAMD": "amd"}.get(v, v.lower())
+    except OSError:
+        pass
+    return platform.machine().lower()
 
 
 def _run_claims(root: Path, scale: str, claims, seeds: int) -> dict:
@@ -130,14 +146,31 @@ def _run_claims(root: Path, scale: str, claims, seeds: int) -> dict:
     return out
 
 
-def _check_golden(md: str, root: Path, name: str) -> None:
+def _check_golden(md: str, root: Path, name: str, by_cpu: bool = False) -> None:
     """Compare a report with tests/golden/NAME.md (paths of this run replaced by $ROOT);
-    MDA_UPDATE_GOLDEN=1 rewrites the golden instead."""
+    MDA_UPDATE_GOLDEN=1 rewrites the golden instead.
+
+    `by_cpu`: the numbers are this CPU vendor's (tests/golden/<vendor>/NAME.md): `smoke`'s
+    claims train 1,500 steps, and an Intel and an AMD machine reach onsets a step or two apart
+    (docs/determinism.md). On a vendor with no golden of its own the report must still match
+    another vendor's in everything but its numbers."""
     md = md.replace(str(root), "$ROOT")
-    golden = GOLDEN / f"{name}.md"
+    if not by_cpu:
+        golden = GOLDEN / f"{name}.md"
+        if os.environ.get("MDA_UPDATE_GOLDEN"):
+            golden.write_text(md)
+        _same_within(md, golden.read_text())
+        return
+    golden = GOLDEN / cpu_vendor() / f"{name}.md"
     if os.environ.get("MDA_UPDATE_GOLDEN"):
+        golden.parent.mkdir(exist_ok=True)
         golden.write_text(md)
-    _same_within(md, golden.read_text())
+    if golden.exists():
+        _same_within(md, golden.read_text())
+        return
+    others = sorted(GOLDEN.glob(f"*/{name}.md"))
+    assert others, f"no golden for {name} on any CPU: run with MDA_UPDATE_GOLDEN=1"
+    _same_within(md, others[0].read_text(), numbers=False)
 
 
 @pytest.fixture(scope="module")
@@ -194,7 +227,7 @@ def test_smoke_claim_reports_show_a_formed_head_and_match_golden(smoke_reports, 
     saved = json.loads((folder / f"{claim}.json").read_text())
     assert f"{claim}: {saved['verdict']}" in outputs[claim][0]
     assert "- no unit formed in the baseline run" not in md  # smoke's point: a real head
-    _check_golden(md, root, f"smoke-{claim}")
+    _check_golden(md, root, f"smoke-{claim}", by_cpu=True)
 
 
 def test_micro_agreement_report_matches_golden(micro_reports):

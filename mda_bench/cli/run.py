@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import click
@@ -126,6 +127,10 @@ def run(
 
     ranks.check_serial(jobs, current().kind)  # before anything trains
     sc = override(get_scale(scale), corpus, sets)
+    cores = os.cpu_count() or 1
+    if sc.runtime.device == "cpu" and current().kind == "local" and jobs * sc.runtime.threads > cores:
+        t = sc.runtime.threads
+        say(f"warning: --jobs {jobs} x --threads {t} exceeds the {cores} cores: slower, same bits")
     chosen = list(TASKS) if claim == "all" else [claim]
     missing = [c for c in chosen if not TASKS[c].CLAIM.implemented]
     if claim != "all" and missing:
