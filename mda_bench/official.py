@@ -180,11 +180,8 @@ def branch_point(scale: Scale, store: Store, data, run, step: int, log=print) ->
     cfg = {"version": OFFICIAL_VERSION, "official": run.key, "step": step, "rebuild_batches": k}
     cfg.update(scale.runtime.key_part())
 
+    @pinned_threads(scale.runtime)  # rebuilt moments are sums of gradients, as in training
     def build(part: Path) -> dict:
-        with pinned_threads(scale.runtime):  # rebuilt moments are sums of gradients, as in training
-            return _build(part)
-
-    def _build(part: Path) -> dict:
         model = revision_model(scale, run, step)
         opt = make_optimizer(model, scale.train)
         if step == 0:  # AdamW's state before the first update is its zeros: nothing to rebuild

@@ -163,11 +163,8 @@ def train_stage(
     """Train (resume, or load) one run; None when stopped early by `stop_after`."""
     cfg = train_config(scale, data, init_seed, weights)
 
+    @pinned_threads(scale.runtime)  # the manifest records the count it trained on
     def build(part: Path) -> dict | None:
-        with pinned_threads(scale.runtime):  # the manifest records the count it trained on
-            return _build(part)
-
-    def _build(part: Path) -> dict | None:
         if weights is not None and ranks.is_writer():
             np.save(part / "weights.npy", weights)
         with progress_bar(scale.train.steps, f"train {scale.name}", "step", enabled=progress) as bar:

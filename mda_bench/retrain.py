@@ -95,11 +95,8 @@ def _train_one(
         if bar is not None:
             bar.update(1)
 
+    @pinned_threads(scale.runtime)  # the manifest records the count it trained on
     def build(part: Path) -> dict:
-        with pinned_threads(scale.runtime):  # the manifest records the count it trained on
-            return _build(part)
-
-    def _build(part: Path) -> dict:
         if not branch.is_dir():
             raise MdaError(f"baseline {baseline.path} has no checkpoint at the window start {window.start}")
         if ranks.is_writer():  # under torchrun every rank trains, rank 0 writes

@@ -174,13 +174,10 @@ def attribute_stage(
     }
     at = end if at_step is None else at_step
 
+    # the fitted factors are sums over the window's tokens, split between threads like a
+    # training step's weight gradients: pinned, and recorded in the manifest
+    @pinned_threads(scale.runtime)
     def build(part: Path) -> dict:
-        # the fitted factors are sums over the window's tokens, split between threads like a
-        # training step's weight gradients: pinned, and recorded in the manifest
-        with pinned_threads(scale.runtime):
-            return _build(part)
-
-    def _build(part: Path) -> dict:
         B = scale.train.batch_size
         row_ids = np.arange(start * B, end * B)
         rows = WindowRows(data.stream, row_ids)
