@@ -173,8 +173,9 @@ def _guarded(fn, *args, **kw):
         return {"error": f"{type(exc).__name__}: {exc}"[:500]}
 
 
-def run_check(device: str, quick: bool, log=print) -> dict:
-    """Everything above, as one dict (the JSON file's content)."""
+def run_check(device: str, quick: bool, log=print, save=None) -> dict:
+    """Everything above, as one dict (the JSON file's content). `save(result)` is called before
+    the Ray item, so a Ray that hangs (it starts daemons) cannot lose items 1-4."""
     from scipy.stats import spearmanr
 
     base = resolve(device)
@@ -216,6 +217,8 @@ def run_check(device: str, quick: bool, log=print) -> dict:
         out["scoring"]["bf16_vs_fp32_spearman"] = round(float(rho), 4)
     from .ray_check import check_ray_branches
 
+    if save is not None:
+        save(out)
     log("5. two micro branches through Ray vs serially ...")
     out["ray"] = _guarded(check_ray_branches, base.device)
     return out
@@ -238,6 +241,14 @@ def table(result: dict) -> str:
     return f"{train}\n\n{score}\nbf16 vs fp32 influence Spearman: {sc.get('bf16_vs_fp32_spearman')}"
 
 
+def _write(path: Path, result: dict) -> None:
+    """The JSON file, replaced atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result, indent=2))
+    tmp.replace(path)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m mda_bench.gpu_check", description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, required=True, help="JSON file the numbers go to")
@@ -246,12 +257,11 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # before the first cuBLAS call
-    result = run_check(args.device, args.quick, log=lambda m: print(m, flush=True))
+    result = run_check(
+        args.device, args.quick, log=lambda m: print(m, flush=True), save=lambda r: _write(args.out, r)
+    )
     result["seconds"] = round(time.perf_counter() - t0, 1)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=2))
-    tmp.replace(args.out)
+    _write(args.out, result)
     print(table(result))
     ok = bool(result.get("micro_head_gap_ok")) and bool(result.get("micro_repeat_identical"))
     parts = [*result["train"].values(), *result["scoring"].values()]
