@@ -18,7 +18,7 @@ from .attribution.stage import Attribution, attribute_stage, default_probe
 from .errors import MdaError
 from .metrics import curve_metrics, effect
 from .pipeline import Data, Run, baseline_stage, prepare_data
-from .retrain import Branch, Job, RunSpec, horizon_step, retrain_all
+from .retrain import Branch, BranchSet, Job, RunSpec, horizon_step, retrain_all
 from .scales import Scale
 from .store import Store
 
@@ -123,6 +123,12 @@ def _job(exp: Experiment, spec: RunSpec, selected: np.ndarray) -> Job:
 def selected_job(exp: Experiment, name: str, operation: str, selection: str, selected, seed: int = 0) -> Job:
     """A job on any explicit selection (random draws, category rules)."""
     return _job(exp, RunSpec(name, operation, selection, len(selected), seed), np.asarray(selected))
+
+
+def branch_set(exp: Experiment, jobs: list[Job], horizon: int | None = None) -> BranchSet:
+    """Jobs from the experiment's baseline and window, to its horizon unless told."""
+    end = exp.horizon if horizon is None else horizon
+    return BranchSet(exp.scale, exp.data, exp.baseline, exp.window, end, jobs)
 
 
 def run_jobs(

@@ -56,6 +56,23 @@ class Job:
     selected: np.ndarray
 
 
+@dataclass
+class BranchSet:
+    """Jobs that branch from one baseline at one window start and train to one horizon: what one
+    `retrain_all` call trains, and what a claim lists for the cross-claim pool
+    (mda_bench/branch_pool.py)."""
+
+    scale: Scale
+    data: Data
+    baseline: Run
+    window: Window
+    horizon: int
+    jobs: list[Job]
+
+    def config(self, job: Job) -> dict:
+        return _config(self.baseline, self.window, self.horizon, job.plan, self.scale.runtime)
+
+
 def horizon_step(window: Window, total_steps: int, margin: float = 0.5) -> int:
     """Where branches stop: the window's end plus `margin` of its length (a delayed onset
     must still be seen), at most the baseline's last step."""
@@ -140,6 +157,22 @@ def branch_point(scale: Scale, store: Store, data: Data, baseline: Run, step: in
     return baseline.path / "ckpt" / f"step-{step:06d}"
 
 
+def pending(bs: BranchSet, store: Store) -> list[tuple[str, Job]]:
+    """(store key, job) of each of the set's branches not yet stored, one per key (two specs may
+    share a plan). Under torchrun rank 0's view decides (its ranks train together)."""
+    looked = [store.lookup("retrain", bs.config(j)) for j in bs.jobs]
+    todo = ranks.broadcast([i for i, (_, done) in enumerate(looked) if done is None])
+    return list({looked[i][0]: bs.jobs[i] for i in todo}.items())
+
+
+def worker_args(bs: BranchSet, store: Store, jobs: list[Job]) -> list[tuple]:
+    """What `_worker` takes for each job: everything by value or path, so a spawned process or
+    a Ray task on another node can train it."""
+    branch = branch_point(bs.scale, store, bs.data, bs.baseline, bs.window.start)
+    root, data_path = str(store.root), str(bs.data.path)
+    return [(bs.scale, root, data_path, bs.baseline, bs.window, bs.horizon, j, branch) for j in jobs]
+
+
 def retrain_all(
     scale: Scale,
     store: Store,
@@ -157,38 +190,46 @@ def retrain_all(
     Ray tasks), each on `Runtime.threads` threads as a serial run is. Every executor gives the
     same keys and bits (mda_bench/executor.py).
     """
-
-    def stored(job: Job) -> Path | None:
-        return store.lookup("retrain", _config(baseline, window, horizon, job.plan, scale.runtime))[1]
-
-    # rank 0's view of what is stored decides for a torchrun group (its ranks train together)
-    todo = [jobs[i] for i in ranks.broadcast([i for i, j in enumerate(jobs) if stored(j) is None])]
-    # one plan trained once, even if two specs share it
-    uniq = list({j.plan.key(): j for j in todo}.values())
+    bs = BranchSet(scale, data, baseline, window, horizon, jobs)
+    todo = [job for _, job in pending(bs, store)]
     per_run = horizon - window.start
-    if uniq:
-        branch = branch_point(scale, store, data, baseline, window.start)
-        desc = f"retrain {len(uniq)} runs x {per_run} steps"
+    if todo:
+        desc = f"retrain {len(todo)} runs x {per_run} steps"
         from . import executor as ex
 
         ranks.check_serial(n_jobs, ex.current().kind)
-        args = [(scale, str(store.root), str(data.path), baseline, window, horizon, j, branch) for j in uniq]
         if ex.current().kind == "ray":  # every run a Ray task, whatever --jobs
-            gpus = 1 if scale.runtime.device == "cuda" else 0
-            names = [j.spec.name for j in uniq]
-            cpus = scale.runtime.threads if gpus == 0 else 1
-            ex.run_ray(_worker, args, names, cpus=cpus, gpus=gpus, desc=desc, progress=progress)
+            run_on_ray(worker_args(bs, store, todo), desc, progress)
         elif n_jobs <= 1:
-            with progress_bar(len(uniq) * per_run, desc, "step", enabled=progress) as bar:
-                for job in uniq:
+            branch = branch_point(scale, store, data, baseline, window.start)
+            with progress_bar(len(todo) * per_run, desc, "step", enabled=progress) as bar:
+                for job in todo:
                     bar.set_postfix(run=job.spec.name, refresh=False)
                     _train_one(scale, store, data.stream, baseline, window, horizon, job, branch, bar)
         else:
-            ex.run_local_pool(_worker, args, n_jobs, desc, progress)
+            ex.run_local_pool(_worker, worker_args(bs, store, todo), n_jobs, desc, progress)
+    return load_branches(bs, store)
+
+
+def run_on_ray(args: list[tuple], desc: str, progress: bool) -> None:
+    """Every branch of `args` (worker_args) a Ray task: one GPU each on CUDA, else its threads."""
+    from . import executor as ex
+
+    scale = args[0][0]
+    gpus = 1 if scale.runtime.device == "cuda" else 0
+    cpus = scale.runtime.threads if gpus == 0 else 1
+    names = [job.spec.name for *_, job, _ in args]
+    ex.run_ray(_worker, args, names, cpus=cpus, gpus=gpus, desc=desc, progress=progress)
+
+
+def load_branches(bs: BranchSet, store: Store) -> list[Branch]:
+    """The set's branches from the store, in the jobs' order (each checked for its thread count)."""
     out = []
-    for job in jobs:
-        key, done = store.lookup("retrain", _config(baseline, window, horizon, job.plan, scale.runtime))
-        check_threads(scale.runtime, read_json(done / "manifest.json"), f"branch {done}")
+    for job in bs.jobs:
+        key, done = store.lookup("retrain", bs.config(job))
+        if done is None:
+            raise MdaError(f"branch {job.spec.name} is not in the store {store.root}")
+        check_threads(bs.scale.runtime, read_json(done / "manifest.json"), f"branch {done}")
         out.append(Branch(job.spec, key, done, read_records(done / "ckpt"), job.selected))
     return out
 

@@ -13,7 +13,14 @@ import numpy as np
 
 from baselines.category_matched import composition, matched_jobs, window_labels
 from baselines.random_draws import identity_job, noise_jobs, random_jobs
-from mda_bench.experiment import Experiment, results_table, run_jobs, targeted_job, unit_curve
+from mda_bench.experiment import (
+    Experiment,
+    branch_set,
+    results_table,
+    run_jobs,
+    targeted_job,
+    unit_curve,
+)
 from mda_bench.retrain import Branch
 
 
@@ -77,6 +84,11 @@ def seed_runs(exp: Experiment, branches: list[Branch]) -> SeedRuns:
     for row in table:
         row["seed"] = exp.cfg.seed
     return SeedRuns(exp, branches, table)
+
+
+def modulation_sets(exps: list[Experiment]) -> list:
+    """The branch sets of `modulation_runs`, for the cross-claim pool (mda_bench/branch_pool.py)."""
+    return [branch_set(exp, modulation_jobs(exp)) for exp in exps]
 
 
 def modulation_runs(exps: list[Experiment], n_jobs: int = 1, progress: bool = True) -> list[SeedRuns]:

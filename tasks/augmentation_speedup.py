@@ -20,6 +20,7 @@ import numpy as np
 from mda_bench.claims import Claim, Metric, TaskResult, Verdict
 
 from .augmentation_report import COLUMNS, _onset, ladder_plot, ladder_section, templates_section
+from .augmentation_rows import ladder_rows
 
 CLAIM = Claim(
     id="augmentation-speedup",
@@ -114,49 +115,6 @@ def ladder(scale) -> tuple[Rung, ...]:
     return LADDERS[scale.name]
 
 
-# --------------------------------------------------------------------------- rows to insert
-def templates_of(exp, rows: np.ndarray):
-    from mda_bench.augment import extract_templates
-
-    return extract_templates(exp.data.stream.rows(rows), exp.data.row_texts(rows), row_ids=rows)
-
-
-def inserted_rows(exp, n: int) -> dict:
-    """The runs' row sets (n rows each): synthetic-top, synthetic-random and `draws` draws of
-    corpus rows, with the templates behind the synthetic ones and each run's insertion seed."""
-    from mda_bench import interventions as iv
-    from mda_bench.augment import generate, load_generator, synthetic_rows, word_pool
-
-    rows, scores = exp.scores()
-    top = iv.top_k(rows, scores, N_TEMPLATE_ROWS)
-    rand = iv.random_k(exp.window.rows, N_TEMPLATE_ROWS, seed=exp.cfg.seed + 101)
-    words = word_pool([d.text for d in exp.data.documents()])
-    m = exp.scale.model
-    tok = exp.data.tokenizer()
-    fn = load_generator(exp.cfg.generator) if exp.cfg.generator else generate
-
-    def make(templates, seed):
-        return synthetic_rows(templates, n, seed, tok, words, m.vocab_size, m.ctx, fn)
-
-    t_top, t_rand = templates_of(exp, top), templates_of(exp, rand)
-    seed = exp.cfg.seed
-    runs = [
-        ("synthetic-top", "top-templates", make(t_top, seed), top, seed),
-        ("synthetic-random", "random-templates", make(t_rand, seed), rand, seed),
-    ]
-    # the same dose of the recipe's own catalyst: as many fresh repeat rows from its generator
-    from mda_bench.stream import repeat_row
-
-    rng = np.random.default_rng([seed, 43])
-    rep = np.stack([repeat_row(rng, exp.scale.repeat, m.vocab_size, m.ctx) for _ in range(n)])
-    runs.append(("synthetic-repeat", "repeat-rows", rep, np.zeros(0, np.int64), seed))
-    for i in range(1, exp.cfg.draws + 1):  # other rows and other insertion steps per draw
-        s = seed + i - 1
-        drawn = np.sort(np.random.default_rng([s, 37]).choice(exp.data.stream.n_rows, n, replace=False))
-        runs.append((f"corpus-rows-{i}", "random-rows", exp.data.stream.rows(drawn), drawn, s))
-    return {"templates": {"synthetic-top": t_top, "synthetic-random": t_rand}, "runs": runs}
-
-
 # --------------------------------------------------------------------------- one rung
 def rung_metrics(records, unit: dict, rung: Rung, onset_fraction: float, fixed_step: float | None) -> dict:
     """Onset (censored at the horizon), score at the fixed step, held-out loss at the end."""
@@ -174,16 +132,14 @@ def rung_metrics(records, unit: dict, rung: Rung, onset_fraction: float, fixed_s
     }
 
 
-def run_rung(exp, rung: Rung, sets: dict, n_jobs: int, progress: bool):
-    """Baseline (trained if missing), target head and the insertion branches of a rung."""
+def rung_set(exp, rung: Rung, sets: dict, progress: bool = True):
+    """The rung's baseline (trained if missing) and its insertion branches, as a BranchSet."""
     from mda_bench import interventions as iv
-    from mda_bench.heads import locate_unit
     from mda_bench.pipeline import train_stage
-    from mda_bench.retrain import Job, RunSpec, retrain_all
+    from mda_bench.retrain import BranchSet, Job, RunSpec
 
     sc = rung_scale(exp.scale, rung)
     baseline = train_stage(sc, exp.store, exp.data, init_seed=exp.cfg.seed, progress=progress)
-    unit = locate_unit(baseline.records, exp.cfg.unit)
     s0, s1 = rung.insert
     jobs = []
     for name, selection, new, sources, seed in sets["runs"]:
@@ -191,8 +147,20 @@ def run_rung(exp, rung: Rung, sets: dict, n_jobs: int, progress: bool):
         spec = RunSpec(name, "insert", selection, len(new), seed)
         jobs.append(Job(spec, plan, np.asarray(sources, dtype=np.int64)))
     window = iv.Window(s0, s1, sc.train.batch_size)
-    branches = retrain_all(sc, exp.store, exp.data, baseline, window, rung.horizon, jobs, n_jobs, progress)
-    return sc, baseline, unit, branches
+    return BranchSet(sc, exp.data, baseline, window, rung.horizon, jobs)
+
+
+def run_rung(exp, rung: Rung, sets: dict, n_jobs: int, progress: bool):
+    """Baseline (trained if missing), target head and the insertion branches of a rung."""
+    from mda_bench.heads import locate_unit
+    from mda_bench.retrain import retrain_all
+
+    bs = rung_set(exp, rung, sets, progress)
+    unit = locate_unit(bs.baseline.records, exp.cfg.unit)
+    branches = retrain_all(
+        bs.scale, exp.store, bs.data, bs.baseline, bs.window, bs.horizon, bs.jobs, n_jobs, progress
+    )
+    return bs.scale, bs.baseline, unit, branches
 
 
 def rung_rows(rung: Rung, sc, baseline, unit, branches, onset_fraction: float) -> list[dict]:
@@ -255,13 +223,19 @@ def decide(table: list[dict]) -> Verdict:
     return Verdict("inconclusive", RULE, tuple(reasons))
 
 
+def branch_sets(exps) -> list:
+    """Every branch `run` trains: the insertion runs of each rung (its baseline trained if missing)."""
+    exp = exps[0]
+    sets = ladder_rows(exp, ladder(exp.scale)[0], N_TEMPLATE_ROWS)
+    return [rung_set(exp, r, sets, progress=False) for r in ladder(exp.scale)]
+
+
 def run(exps, n_jobs: int = 1, progress: bool = True) -> TaskResult:
     """On the first baseline's seeds at every rung (a ladder of sizes, not of seeds)."""
     exp = exps[0]
     rungs = ladder(exp.scale)
-    first = rungs[0]
-    n = round(exp.cfg.k_fraction * (first.insert[1] - first.insert[0]) * exp.scale.train.batch_size)
-    sets = inserted_rows(exp, n)
+    sets = ladder_rows(exp, ladder(exp.scale)[0], N_TEMPLATE_ROWS)
+    n = len(sets["runs"][0][2])  # rows per run
     results = [(r, *run_rung(exp, r, sets, n_jobs, progress)) for r in rungs]
     table = [row for res in results for row in rung_rows(*res, exp.cfg.onset_fraction)]
     setup = [

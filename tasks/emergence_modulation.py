@@ -23,6 +23,7 @@ from ._shared import (
     dose_points,
     effects,
     modulation_runs,
+    modulation_sets,
     pooled_table,
     run_record,
     seeds_json,
@@ -212,6 +213,13 @@ def dose_plot(exp, points: list[dict], name: str) -> tuple[str, str]:
     ax.legend(fontsize=8)
     save_figure(fig, exp.store.root / "plots" / name)
     return ("Dose response: onset delay against k", name)
+
+
+def branch_sets(exps) -> list:
+    """Every branch `run` trains: the modulation runs of each seed and the dose sweep on the first."""
+    from mda_bench.experiment import branch_set
+
+    return [*modulation_sets(exps), branch_set(exps[0], dose_jobs(exps[0], PROTOCOL["dose_fractions"]))]
 
 
 def run(exps, n_jobs: int = 1, progress: bool = True) -> TaskResult:

@@ -126,6 +126,13 @@ def _corr_row(label: str, x, y, clusters) -> list[str]:
     return cells
 
 
+def branch_sets(exps) -> list:
+    """emergence-modulation's own runs (the store trains them once)."""
+    from ._shared import modulation_sets
+
+    return modulation_sets(exps)
+
+
 def run(exps, n_jobs: int = 1, progress: bool = True) -> TaskResult:
     from mda_bench.claim_plots import icl_scatter_plot
     from mda_bench.icl_eval import describe

@@ -16,7 +16,7 @@ import numpy as np
 from mda_bench.claims import Claim, Metric, Section, TaskResult, Verdict
 from mda_bench.stats import ratio_ci, welch, welch_power
 
-from ._shared import effects, modulation_runs, pooled_table, seeds_json
+from ._shared import effects, modulation_runs, modulation_sets, pooled_table, seeds_json
 
 CLAIM = Claim(
     id="random-null",
@@ -118,6 +118,11 @@ def decide(table: list[dict], formed: list[bool]) -> Verdict:
     if states == ["null", "null"]:
         return Verdict("holds", RULE, reasons)
     return Verdict("inconclusive", RULE, reasons)
+
+
+def branch_sets(exps) -> list:
+    """emergence-modulation's own runs (the store trains them once)."""
+    return modulation_sets(exps)
 
 
 def run(exps, n_jobs: int = 1, progress: bool = True) -> TaskResult:

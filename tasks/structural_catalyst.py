@@ -175,6 +175,22 @@ def structural_jobs(exp):
     return jobs
 
 
+def _all_jobs(exp) -> list:
+    jobs = structural_jobs(exp)
+    if exp.baseline.official:  # the reference curve of an official baseline (experiment.reference_records)
+        from baselines.random_draws import identity_job
+
+        jobs.append(identity_job(exp))
+    return jobs
+
+
+def branch_sets(exps) -> list:
+    """Every branch `run` trains (on the first baseline)."""
+    from mda_bench.experiment import branch_set
+
+    return [branch_set(exps[0], _all_jobs(exps[0]))]
+
+
 def run(exps, n_jobs: int = 1, progress: bool = True) -> TaskResult:
     """On the first baseline only."""
     from mda_bench.claim_plots import curves_plot, enrichment_plot
@@ -188,12 +204,7 @@ def run(exps, n_jobs: int = 1, progress: bool = True) -> TaskResult:
     bottom = np.isin(rows, bottom_k(ids, scores, exp.k))
     names = [*CATEGORIES, INJECTED]
     enrich, enrich_bottom = enrichment(labels, top, names), enrichment(labels, bottom, names)
-    jobs = structural_jobs(exp)
-    if exp.baseline.official:  # the reference curve of an official baseline (experiment.reference_records)
-        from baselines.random_draws import identity_job
-
-        jobs.append(identity_job(exp))
-    branches = run_jobs(exp, jobs, n_jobs, progress)
+    branches = run_jobs(exp, _all_jobs(exp), n_jobs, progress)
     table = results_table(exp, branches)
     verdict = decide(enrich, table, bool(exp.unit["rose"]))
     sections = [

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+from pathlib import Path
 
 if platform.machine() in ("x86_64", "AMD64"):
     os.environ.setdefault("ATEN_CPU_CAPABILITY", "avx2")
@@ -25,6 +26,43 @@ from mda_bench.store import Store  # noqa: E402
 
 # the smallest control sizes a claim accepts: the tests' claim runs stay seconds long
 FEW_DRAWS = ("--draws", "2", "--matched-draws", "2", "--noise-runs", "2")
+
+CLAIMS = (
+    "emergence-modulation",
+    "random-null",
+    "structural-catalyst",
+    "induction-icl-link",
+    "augmentation-speedup",
+)
+
+
+def run_claims(root: Path, scale: str, claims, seeds: int) -> dict:
+    """Run `claims` at `scale` through the CLI into root/runs and root/reports; return each
+    claim's output and the number of branch runs in the store after it."""
+    from click.testing import CliRunner
+
+    from mda_bench.cli import cli
+
+    args = ["--scale", scale, "--store", str(root / "runs"), "--reports", str(root / "reports")]
+    args += [*FEW_DRAWS, "--seeds", str(seeds)]
+    out = {}
+    for claim in claims:
+        res = CliRunner().invoke(cli, ["run", claim, *args])
+        assert res.exit_code == 0, res.output
+        out[claim] = (res.output, len([p for p in (root / "runs" / "retrain").iterdir() if p.is_dir()]))
+    return out
+
+
+@pytest.fixture(scope="session")
+def micro_reports(tmp_path_factory):
+    """Every claim at micro, one command each, serially: 2 seeds. Some tests write more reports
+    into the folder; a copy as first written stays in `serial-reports` beside it."""
+    import shutil
+
+    root = tmp_path_factory.mktemp("claims")
+    out = run_claims(root, "micro", CLAIMS, seeds=2)
+    shutil.copytree(root / "reports" / "micro", root / "serial-reports")
+    return root / "reports" / "micro", out
 
 
 @contextlib.contextmanager

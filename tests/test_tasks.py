@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import FEW_DRAWS
+from conftest import CLAIMS, FEW_DRAWS, run_claims
 
 from mda_bench.cli import cli
 from tasks import augmentation_speedup as aug
@@ -17,14 +17,6 @@ from tasks import emergence_modulation as em
 from tasks import induction_icl_link as link
 from tasks import random_null as rn
 from tasks import structural_catalyst as sc
-
-CLAIMS = (
-    "emergence-modulation",
-    "random-null",
-    "structural-catalyst",
-    "induction-icl-link",
-    "augmentation-speedup",
-)
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -133,19 +125,6 @@ def cpu_vendor() -> str:
     return platform.machine().lower()
 
 
-def _run_claims(root: Path, scale: str, claims, seeds: int) -> dict:
-    """Run `claims` at `scale` through the CLI into root/runs and root/reports; return each
-    claim's output and the number of branch runs in the store after it."""
-    args = ["--scale", scale, "--store", str(root / "runs"), "--reports", str(root / "reports")]
-    args += [*FEW_DRAWS, "--seeds", str(seeds)]
-    out = {}
-    for claim in claims:
-        res = CliRunner().invoke(cli, ["run", claim, *args])
-        assert res.exit_code == 0, res.output
-        out[claim] = (res.output, len([p for p in (root / "runs" / "retrain").iterdir() if p.is_dir()]))
-    return out
-
-
 def _check_golden(md: str, root: Path, name: str, by_cpu: bool = False) -> None:
     """Compare a report with tests/golden/NAME.md (paths of this run replaced by $ROOT);
     MDA_UPDATE_GOLDEN=1 rewrites the golden instead.
@@ -173,12 +152,6 @@ def _check_golden(md: str, root: Path, name: str, by_cpu: bool = False) -> None:
     _same_within(md, others[0].read_text(), numbers=False)
 
 
-@pytest.fixture(scope="module")
-def micro_reports(tmp_path_factory):
-    root = tmp_path_factory.mktemp("claims")
-    return root / "reports" / "micro", _run_claims(root, "micro", CLAIMS, seeds=2)
-
-
 # Claims whose goldens come from `smoke`, where a head forms; augmentation-speedup needs a
 # model ladder and keeps its golden on the micro ladder.
 # structural-catalyst trains 20 removals to the baseline's last step (about 6 minutes at smoke):
@@ -189,7 +162,7 @@ SMOKE_CLAIMS = ("emergence-modulation", "random-null", "induction-icl-link")
 @pytest.fixture(scope="module")
 def smoke_reports(tmp_path_factory):
     root = tmp_path_factory.mktemp("smoke")
-    return root, _run_claims(root, "smoke", SMOKE_CLAIMS, seeds=1)  # 2 seeds: 4 more minutes
+    return root, run_claims(root, "smoke", SMOKE_CLAIMS, seeds=1)  # 2 seeds: 4 more minutes
 
 
 @pytest.mark.parametrize("claim", CLAIMS)

@@ -117,7 +117,7 @@ def run(
     """
     from tasks import TASKS
 
-    from .. import ranks
+    from .. import branch_pool, ranks
     from ..baseline_pool import BaselineSpec, train_baselines
     from ..claim_report import write_report, write_summary
     from ..executor import current
@@ -171,7 +171,7 @@ def run(
         extra = getattr(TASKS[cid], "extra_baselines", None)
         if extra is not None and cid not in missing and cid not in skipped:
             specs += extra(sc, cfg)
-    train_baselines(specs, st, jobs, log=say)
+    train_baselines(specs, st, jobs, log=say, attributions=seed_configs(cfg))
     try:
         exps = prepare_seeds(sc, st, cfg, log=say)
     except ValueError as exc:
@@ -184,6 +184,12 @@ def run(
                 f"{e.unit['final_score']:.3f}); "
                 "claims that need it in every seed will be inconclusive"
             )
+    if branch_pool.pooled(jobs):  # every branch of the chosen claims in one pool, longest first
+        began = time.monotonic()
+        runnable = [cid for cid in chosen if cid not in missing and cid not in skipped]
+        sets = [bs for cid in runnable for bs in getattr(TASKS[cid], "branch_sets", lambda e: [])(exps)]
+        if n := branch_pool.train_branch_sets(sets, st, jobs, log=say):
+            say(f"branches: {n} trained in {_minutes(time.monotonic() - began)}")
     out_dir = report_dir(reports, sc, unit, strategy)
     chash = config_key({"scale": sc, "experiment": cfg})[:16]
     for cid in chosen:
