@@ -110,7 +110,8 @@ def train_baselines(
     todo += [AttributionSpec(base, c) for c in attributions if (base.name, c.seed, c.order_seed) in trained]
     threads = specs[0].scale.runtime.threads
     names = "; ".join(s.name for s in todo)
-    log(f"training {len(todo)} runs, {n_jobs} at a time on {threads} thread(s) each: {names}")
+    where = "as Ray tasks" if ex.current().kind == "ray" else f"{n_jobs} at a time"
+    log(f"training {len(todo)} runs, {where} on {threads} thread(s) each: {names}")
     args = [(s, str(store.root)) for s in todo]
     desc = f"baselines ({len(todo)} runs)"
     if ex.current().kind == "ray":
