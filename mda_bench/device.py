@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 
 import torch
 
@@ -65,13 +65,8 @@ class Runtime:
     def key_part(self) -> dict:
         """What a stage's store key gets from the runtime: nothing at the CPU default (so runs
         stored before the device layer keep their keys), else every field (`threads` only off
-        its default)."""
-        if self == Runtime():
-            return {}
-        part = asdict(self)
-        if self.threads == 1:
-            del part["threads"]
-        return {"runtime": part}
+        its default: the store's canonical form drops a KEY_OMITS_DEFAULT field at its default)."""
+        return {} if self == Runtime() else {"runtime": self}
 
     @property
     def dtype(self) -> torch.dtype:
