@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .branch_pool import step_cost
+from . import branch_pool
 from .pipeline import prepare_data, train_config, train_stage
 from .scales import Scale
 from .store import Store
@@ -40,11 +40,7 @@ def pooled(scale: Scale, n_jobs: int) -> bool:
     """Only the suite's own CPU runs are pooled (`--jobs` > 1, or Ray whatever `--jobs`): official
     Pythia checkpoints are read, not trained, a GPU run has the device to itself, and a torchrun
     group trains one run together."""
-    from . import executor as ex
-    from . import ranks
-
-    many = n_jobs > 1 or ex.current().kind == "ray"
-    return many and scale.tokenizer == "bpe" and scale.runtime.device == "cpu" and ranks.world_size() == 1
+    return branch_pool.pooled(n_jobs) and scale.tokenizer == "bpe" and scale.runtime.device == "cpu"
 
 
 @dataclass(frozen=True)
@@ -104,7 +100,7 @@ def train_baselines(
     if len(todo) < 2:  # one run gains nothing from a pool: the claim trains it when it gets there
         return []
     # longest first (sorted is stable: equal runs keep their order)
-    todo.sort(key=lambda s: -s.scale.train.steps * step_cost(s.scale))
+    todo.sort(key=lambda s: -s.scale.train.steps * branch_pool.step_cost(s.scale))
     trained = {(s.scale.name, s.init_seed, s.order_seed) for s in todo}
     base = specs[0].scale
     todo += [AttributionSpec(base, c) for c in attributions if (base.name, c.seed, c.order_seed) in trained]

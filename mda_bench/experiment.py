@@ -135,8 +135,7 @@ def run_jobs(
     exp: Experiment, jobs: list[Job], n_jobs: int = 1, progress: bool = True, horizon: int | None = None
 ) -> list[Branch]:
     """Train (or read from the store) each job's branch, to the experiment's horizon unless told."""
-    end = exp.horizon if horizon is None else horizon
-    return retrain_all(exp.scale, exp.store, exp.data, exp.baseline, exp.window, end, jobs, n_jobs, progress)
+    return retrain_all(branch_set(exp, jobs, horizon), exp.store, n_jobs, progress)
 
 
 # --------------------------------------------------------------------------- curves and metrics

@@ -173,26 +173,15 @@ def worker_args(bs: BranchSet, store: Store, jobs: list[Job]) -> list[tuple]:
     return [(bs.scale, root, data_path, bs.baseline, bs.window, bs.horizon, j, branch) for j in jobs]
 
 
-def retrain_all(
-    scale: Scale,
-    store: Store,
-    data: Data,
-    baseline: Run,
-    window: Window,
-    horizon: int,
-    jobs: list[Job],
-    n_jobs: int = 1,
-    progress: bool = True,
-) -> list[Branch]:
-    """Train every job's branch (reusing stored ones) and load them, in the jobs' order.
+def retrain_all(bs: BranchSet, store: Store, n_jobs: int = 1, progress: bool = True) -> list[Branch]:
+    """Train every job's branch of the set (reusing stored ones) and load them, in the jobs' order.
 
     With n_jobs > 1 the branches train in that many processes (or, under `--executor ray`, as
     Ray tasks), each on `Runtime.threads` threads as a serial run is. Every executor gives the
     same keys and bits (mda_bench/executor.py).
     """
-    bs = BranchSet(scale, data, baseline, window, horizon, jobs)
     todo = [job for _, job in pending(bs, store)]
-    per_run = horizon - window.start
+    per_run = bs.horizon - bs.window.start
     if todo:
         desc = f"retrain {len(todo)} runs x {per_run} steps"
         from . import executor as ex
@@ -201,11 +190,13 @@ def retrain_all(
         if ex.current().kind == "ray":  # every run a Ray task, whatever --jobs
             run_on_ray(worker_args(bs, store, todo), desc, progress)
         elif n_jobs <= 1:
-            branch = branch_point(scale, store, data, baseline, window.start)
+            branch = branch_point(bs.scale, store, bs.data, bs.baseline, bs.window.start)
             with progress_bar(len(todo) * per_run, desc, "step", enabled=progress) as bar:
                 for job in todo:
                     bar.set_postfix(run=job.spec.name, refresh=False)
-                    _train_one(scale, store, data.stream, baseline, window, horizon, job, branch, bar)
+                    _train_one(
+                        bs.scale, store, bs.data.stream, bs.baseline, bs.window, bs.horizon, job, branch, bar
+                    )
         else:
             ex.run_local_pool(_worker, worker_args(bs, store, todo), n_jobs, desc, progress)
     return load_branches(bs, store)

@@ -157,10 +157,7 @@ def run_rung(exp, rung: Rung, sets: dict, n_jobs: int, progress: bool):
 
     bs = rung_set(exp, rung, sets, progress)
     unit = locate_unit(bs.baseline.records, exp.cfg.unit)
-    branches = retrain_all(
-        bs.scale, exp.store, bs.data, bs.baseline, bs.window, bs.horizon, bs.jobs, n_jobs, progress
-    )
-    return bs.scale, bs.baseline, unit, branches
+    return bs.scale, bs.baseline, unit, retrain_all(bs, exp.store, n_jobs, progress)
 
 
 def rung_rows(rung: Rung, sc, baseline, unit, branches, onset_fraction: float) -> list[dict]:
@@ -234,7 +231,7 @@ def run(exps, n_jobs: int = 1, progress: bool = True) -> TaskResult:
     """On the first baseline's seeds at every rung (a ladder of sizes, not of seeds)."""
     exp = exps[0]
     rungs = ladder(exp.scale)
-    sets = ladder_rows(exp, ladder(exp.scale)[0], N_TEMPLATE_ROWS)
+    sets = ladder_rows(exp, rungs[0], N_TEMPLATE_ROWS)
     n = len(sets["runs"][0][2])  # rows per run
     results = [(r, *run_rung(exp, r, sets, n_jobs, progress)) for r in rungs]
     table = [row for res in results for row in rung_rows(*res, exp.cfg.onset_fraction)]

@@ -8,7 +8,7 @@ from safetensors.torch import load_file
 
 from mda_bench import interventions as iv
 from mda_bench.pipeline import train_stage
-from mda_bench.retrain import Job, RunSpec, horizon_step, retrain_all
+from mda_bench.retrain import BranchSet, Job, RunSpec, horizon_step, retrain_all
 from mda_bench.store import Store
 
 
@@ -39,7 +39,7 @@ def test_branches_match_the_baseline_until_their_intervention(micro, micro_data,
         _job("augment", iv.augment(n, sel, window, seed=0), sel),
     ]
     same, removed, augmented = retrain_all(
-        micro, store, micro_data, run, window, horizon, jobs, progress=False
+        BranchSet(micro, micro_data, run, window, horizon, jobs), store, progress=False
     )
     # the identity plan retraces the baseline bit for bit from the branch point
     base_recs = {r["step"]: r for r in run.records}
@@ -57,7 +57,7 @@ def test_branches_match_the_baseline_until_their_intervention(micro, micro_data,
     assert all(r == base_recs[r["step"]] for r in augmented.records if r["step"] <= first_extra)
     assert not all(torch.equal(v, _weights(augmented.path, 40)[k]) for k, v in ref.items())
     # stored: asking again trains nothing and returns the same folders
-    again = retrain_all(micro, store, micro_data, run, window, horizon, jobs, progress=False)
+    again = retrain_all(BranchSet(micro, micro_data, run, window, horizon, jobs), store, progress=False)
     assert [b.path for b in again] == [same.path, removed.path, augmented.path]
     assert (removed.path / "selected.npy").exists()
 
@@ -72,10 +72,12 @@ def test_parallel_jobs_give_the_same_branches_as_serial(micro, micro_data, base,
     sel = np.arange(22 * B, 22 * B + 2)
     jobs = [_job("remove", iv.remove(n, sel), sel), _job("reorder", iv.reorder(n, window, seed=1))]
     with torch_threads(2):  # the process's count: a branch trains on Runtime.threads whatever it is
-        serial = retrain_all(micro, store, micro_data, run, window, 40, jobs, progress=False)
+        serial = retrain_all(BranchSet(micro, micro_data, run, window, 40, jobs), store, progress=False)
         for b in serial:
             shutil.rmtree(b.path)
-        parallel = retrain_all(micro, store, micro_data, run, window, 40, jobs, n_jobs=2, progress=False)
+        parallel = retrain_all(
+            BranchSet(micro, micro_data, run, window, 40, jobs), store, n_jobs=2, progress=False
+        )
     assert [b.records for b in parallel] == [b.records for b in serial]
     # the thread count that bit-identity depends on is pinned and recorded with each branch
     assert all(json.loads((b.path / "manifest.json").read_text())["torch_threads"] == 1 for b in parallel)
@@ -87,7 +89,9 @@ def test_inserted_rows_change_nothing_before_their_first_step(micro, micro_data,
     window = iv.Window(10, 30, B)
     new = np.random.default_rng(0).integers(1, micro.model.vocab_size, (6, ctx))
     plan = iv.insert(n, new, 21, 30, seed=0)
-    (branch,) = retrain_all(micro, store, micro_data, run, window, 40, [_job("insert", plan)], progress=False)
+    (branch,) = retrain_all(
+        BranchSet(micro, micro_data, run, window, 40, [_job("insert", plan)]), store, progress=False
+    )
     first = min(plan.inserted)
     base_recs = {r["step"]: r for r in run.records}
     assert all(r == base_recs[r["step"]] for r in branch.records if r["step"] <= first)
